@@ -1,0 +1,19 @@
+# The built-in demo cohort (twinflow.demo.cohort): generated, deterministic, with ground truth.
+
+if config["demo"]["generate"]:
+
+    rule demo_cohort:
+        output:
+            DEMO_FILES,
+            tf_demo.truth_files(config["demo"]["outdir"]),
+        log:
+            f"{LOGS}/demo_cohort.log",
+        benchmark:
+            f"{BENCH}/demo_cohort.tsv"
+        params:
+            outdir=config["demo"]["outdir"],
+            code=code_digest("twinflow.demo.cohort"),
+        conda:
+            "../envs/demo.yaml"
+        script:
+            "../scripts/demo_cohort.py"

@@ -1,0 +1,112 @@
+"""The input contract: sheet loading, per-patient and structural errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from twinflow.errors import InputError
+from twinflow.sheets import load_cohort, parse_date
+
+PAT = "patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\tgermline_vcf\tgermline_sample\tsomatic_vcf\tlabs\n"
+IMG = "patient_id\tvisit\tdate\tseries\tpath\tlabel_path\n"
+TRT = "patient_id\tdate\tkind\tagent\tdose\tunit\n"
+
+
+def write(d: Path, pat: str, img: str, trt: str) -> tuple[Path, Path, Path]:
+    d.mkdir(parents=True, exist_ok=True)
+    for name, text in (("patients.tsv", pat), ("imaging.tsv", img), ("treatments.tsv", trt)):
+        (d / name).write_text(text)
+    return d / "patients.tsv", d / "imaging.tsv", d / "treatments.tsv"
+
+
+def test_paths_resolve_against_the_sheet_folder(tmp_path):
+    sheets = tmp_path / "cohort" / "sheets"
+    p = write(sheets, PAT + "P1\toncology\tF\t50\t165\t60\t../raw/P1.vcf.gz\tS1\t\t\n",
+              IMG + "P1\tV1\t2024-01-02\tT1\timg/t1.nii.gz\t\n"
+                    "P1\tV2\t2024-02-02\tT1\timg/t1b.nii.gz\tlab.nii.gz\n",
+              TRT + "P1\t2024-01-10\tradiotherapy\tphoton\t2\tGy\n")
+    c = load_cohort(*p, workdir=tmp_path)
+    assert c.patient_ids == ["P1"]
+    assert c.patients["P1"]["germline_vcf"] == "cohort/raw/P1.vcf.gz"
+    assert c.patients["P1"]["germline_vcf_display"] == "../raw/P1.vcf.gz"
+    rows = c.images["P1"]
+    assert [(r.visit, r.path) for r in rows] == [("V1", "cohort/sheets/img/t1.nii.gz"), ("V2", "cohort/sheets/img/t1b.nii.gz")]
+    assert rows[1].label_path == "cohort/sheets/lab.nii.gz"
+    assert c.treatments["P1"][0]["dose"] == 2.0
+    assert c.invalid == {}
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "a/b", "x" * 65, "", "p 1", "p.1"])
+def test_unsafe_patient_id_is_refused_before_anything_runs(tmp_path, bad_id):
+    p = write(tmp_path, PAT + f"{bad_id}\toncology\tF\t50\t165\t60\t\t\t\t\n", IMG, TRT)
+    with pytest.raises(InputError, match="patient_id") as e:
+        load_cohort(*p, workdir=tmp_path)
+    assert "patients.tsv" in str(e.value)
+
+
+def test_malformed_date_invalidates_only_that_patient(tmp_path):
+    p = write(tmp_path, PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\nP2\toncology\tM\t60\t180\t80\t\t\t\t\n",
+              IMG + "P1\tV1\t2024-13-40\tT1\ta.nii.gz\t\nP2\tV1\t2024-01-01\tT1\tb.nii.gz\t\n", TRT)
+    c = load_cohort(*p, workdir=tmp_path)
+    assert set(c.invalid) == {"P1"}
+    msg = c.invalid["P1"]
+    assert msg.startswith("patient P1: ") and "imaging.tsv" in msg and "2024-13-40" in msg
+    assert [r.visit for r in c.images["P2"]] == ["V1"]
+
+
+def test_duplicate_patient_id_is_reported_for_that_patient(tmp_path):
+    p = write(tmp_path, PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\nP1\toncology\tF\t51\t165\t60\t\t\t\t\n"
+                              "P2\toncology\tM\t60\t180\t80\t\t\t\t\n", IMG, TRT)
+    c = load_cohort(*p, workdir=tmp_path)
+    assert set(c.invalid) == {"P1"} and "duplicate patient_id" in c.invalid["P1"]
+
+
+def test_image_listed_twice_and_visit_with_two_dates(tmp_path):
+    p = write(tmp_path, PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\nP2\toncology\tF\t50\t165\t60\t\t\t\t\n",
+              IMG + "P1\tV1\t2024-01-01\tT1\ta.nii.gz\t\nP1\tV1\t2024-01-01\tT1\tb.nii.gz\t\n"
+                    "P2\tV1\t2024-01-01\tT1\ta.nii.gz\t\nP2\tV1\t2024-01-02\tFLAIR\tb.nii.gz\t\n", TRT)
+    c = load_cohort(*p, workdir=tmp_path)
+    assert "listed twice" in c.invalid["P1"]
+    assert "two different dates" in c.invalid["P2"]
+
+
+def test_unknown_patient_in_imaging_sheet(tmp_path):
+    p = write(tmp_path, PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\n", IMG + "P9\tV1\t2024-01-01\tT1\ta.nii.gz\t\n", TRT)
+    with pytest.raises(InputError, match="P9.*not in the patients sheet"):
+        load_cohort(*p, workdir=tmp_path)
+
+
+def test_missing_column_and_missing_sheet(tmp_path):
+    p = write(tmp_path, "patient_id\tsex\nP1\tF\n", IMG, TRT)
+    with pytest.raises(InputError, match="missing required column.*twin_model"):
+        load_cohort(*p, workdir=tmp_path)
+    with pytest.raises(InputError, match="sheet not found"):
+        load_cohort(tmp_path / "nope.tsv", p[1], p[2], workdir=tmp_path)
+
+
+def test_non_numeric_value(tmp_path):
+    p = write(tmp_path, PAT + "P1\toncology\tF\tfifty\t165\t60\t\t\t\t\n", IMG, TRT)
+    with pytest.raises(InputError, match="age_years must be a number.*fifty"):
+        load_cohort(*p, workdir=tmp_path)
+
+
+@pytest.mark.parametrize("text,ok", [("2024-02-29", True), ("2023-02-29", False), ("2024-1-5", False),
+                                     ("2024-01-05T10:20:00Z", True), ("05/01/2024", False)])
+def test_parse_date(text, ok):
+    if ok:
+        assert parse_date(text).isoformat() == text[:10]
+    else:
+        with pytest.raises(ValueError):
+            parse_date(text)
+
+
+def test_sheet_loading_is_linear_in_cohort_size(tmp_path):
+    """10,000 patients x 5 images load in well under the time a quadratic look-up would take;
+    the number we check is structural (one row per image, grouped once), not wall time."""
+    n = 10000
+    pat = PAT + "".join(f"P{i}\toncology\tF\t50\t165\t60\t\t\t\t\n" for i in range(n))
+    img = IMG + "".join(f"P{i}\tV1\t2024-01-01\t{s}\tx.nii.gz\t\n" for i in range(n) for s in ("T1", "T2", "FLAIR", "ADC", "T1post"))
+    c = load_cohort(*write(tmp_path, pat, img, TRT), workdir=tmp_path)
+    assert len(c.patients) == n and sum(len(v) for v in c.images.values()) == 5 * n

@@ -1,0 +1,252 @@
+"""The input contract: loading and checking the three cohort sheets.
+
+``config/config.yaml`` names three tab-separated sheets (see ``config/README.md``):
+
+* ``patients.tsv``   one row per patient
+* ``imaging.tsv``    one row per image (a NIfTI/NRRD file or a DICOM directory)
+* ``treatments.tsv`` one row per administration (radiotherapy fraction or drug dose)
+
+The Snakemake layer (``rules/common.smk``) validates each sheet against its JSON schema in
+``config/schemas/`` with ``snakemake.utils.validate``; this module reads the sheets and makes
+the checks a schema cannot (unique ids, dates, cross-sheet references, paths).
+
+Two kinds of problem are distinguished:
+
+* *structural* problems (a sheet is missing or unreadable, a required column is absent, a
+  patient id that is not a safe folder name) make the whole cohort unusable: they raise
+  :class:`~twinflow.errors.InputError` at once, before any job runs;
+* *patient* problems (a malformed date, a duplicate patient id, an image listed twice ...)
+  concern one patient only: they are collected in :attr:`Cohort.invalid`, the workflow
+  turns them into one failing job for that patient with the message, and with
+  ``--keep-going`` every other patient finishes.
+
+Everything here is linear in the number of rows: sheets are read once, rows are grouped by
+patient once, and look-ups are dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from twinflow.errors import InputError
+
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""Patient ids, visit labels and series names become folder and file names: keep them safe."""
+
+PATIENT_COLUMNS = ("patient_id", "twin_model", "sex", "age_years", "height_cm", "weight_kg")
+PATIENT_OPTIONAL = ("germline_vcf", "germline_sample", "somatic_vcf", "labs", "labs_subject")
+PATIENT_NUMERIC = ("age_years", "height_cm", "weight_kg")
+IMAGING_COLUMNS = ("patient_id", "visit", "date", "series", "path")
+IMAGING_OPTIONAL = ("label_path", "dicom_series", "roi")
+TREATMENT_COLUMNS = ("patient_id", "date", "kind", "agent", "dose", "unit")
+TREATMENT_NUMERIC = ("dose",)
+
+PATH_COLUMNS = {"patients": ("germline_vcf", "somatic_vcf", "labs"), "imaging": ("path", "label_path")}
+
+
+def read_sheet(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (),
+               numeric: tuple[str, ...] = (), *, display: str | None = None) -> pd.DataFrame:
+    """Read a TSV sheet as strings; empty cells become missing; numeric columns are coerced.
+
+    Raises InputError for a missing/unreadable sheet, missing required columns or a value that
+    is not a number in a numeric column.
+    """
+    path = Path(path)
+    display = display or str(path)
+    if not path.is_file():
+        raise InputError("sheet not found", path=display)
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None,
+                         skip_blank_lines=True)
+    except Exception as exc:  # pandas raises several types for malformed TSV
+        raise InputError(f"cannot read sheet as tab-separated text ({type(exc).__name__}: {exc})",
+                         path=display) from None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"missing required column(s) {', '.join(missing)} "
+                         f"(columns found: {', '.join(df.columns) or 'none'})", path=display)
+    for col in optional:
+        if col not in df.columns:
+            df[col] = ""
+    for col in df.columns:
+        df[col] = df[col].str.strip()
+    df = df.replace({"": None})
+    for col in numeric:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = df[col].notna() & values.isna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            pid = df["patient_id"].iloc[i] if "patient_id" in df.columns else None
+            raise InputError(f"row {i + 2}: column {col} must be a number, got {df[col].iloc[i]!r}",
+                             patient=pid, path=display)
+        df[col] = values
+    return df
+
+
+def parse_date(value: Any) -> _dt.date:
+    """Parse an ISO 8601 calendar date (``YYYY-MM-DD``; a time part is accepted and dropped)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        raise ValueError("date is empty")
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?", text)
+    if not m:
+        raise ValueError(f"malformed date {text!r} (expected ISO 8601, YYYY-MM-DD)")
+    try:
+        return _dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError as exc:
+        raise ValueError(f"malformed date {text!r} ({exc})") from None
+
+
+def check_safe_id(value: Any, what: str, *, sheet: str, row: int) -> str:
+    text = "" if value is None else str(value)
+    if not ID_RE.match(text):
+        raise InputError(f"row {row}: {what} {text!r} is not allowed: use 1-64 letters, digits, "
+                         "'_' or '-' (it becomes a folder name under the results folder)", path=sheet)
+    return text
+
+
+def resolve(value: str, sheet_dir: Path, workdir: Path) -> str:
+    """Path of a sheet entry for Snakemake: relative to the sheet's folder, expressed relative
+    to the working directory when it lies below it (absolute otherwise)."""
+    p = Path(os.path.normpath(sheet_dir / value)) if not os.path.isabs(value) else Path(os.path.normpath(value))
+    try:
+        return str(p.relative_to(workdir))
+    except ValueError:
+        return str(p)
+
+
+@dataclass
+class ImageRow:
+    patient_id: str
+    visit: str
+    date: str
+    series: str
+    path: str            # for Snakemake (relative to the working directory where possible)
+    path_display: str    # as written in the sheet
+    label_path: str | None = None
+    label_display: str | None = None
+    dicom_series: str | None = None
+    roi: str | None = None
+
+
+@dataclass
+class Cohort:
+    patients: dict[str, dict[str, Any]]                 # patient_id -> row (paths resolved)
+    images: dict[str, list[ImageRow]]                    # patient_id -> rows, sorted (date, visit, series)
+    treatments: dict[str, list[dict[str, Any]]]          # patient_id -> rows, sorted by date
+    invalid: dict[str, str] = field(default_factory=dict)  # patient_id -> message
+    sheets: dict[str, str] = field(default_factory=dict)   # role -> sheet path
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # role -> sheet as read
+
+    @property
+    def patient_ids(self) -> list[str]:
+        return sorted(self.patients)
+
+    def image(self, pid: str, visit: str, series: str) -> ImageRow:
+        for row in self.images.get(pid, ()):
+            if row.visit == visit and row.series == series:
+                return row
+        raise KeyError((pid, visit, series))
+
+
+def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_tsv: str | Path,
+                workdir: str | Path = ".") -> Cohort:
+    """Read and check the three sheets (see the module docstring for the error policy)."""
+    workdir = Path(os.path.abspath(workdir))
+    sheets = {"patients": str(patients_tsv), "imaging": str(imaging_tsv), "treatments": str(treatments_tsv)}
+    pat = read_sheet(patients_tsv, PATIENT_COLUMNS, PATIENT_OPTIONAL, PATIENT_NUMERIC, display=sheets["patients"])
+    img = read_sheet(imaging_tsv, IMAGING_COLUMNS, IMAGING_OPTIONAL, display=sheets["imaging"])
+    trt = read_sheet(treatments_tsv, TREATMENT_COLUMNS, (), TREATMENT_NUMERIC, display=sheets["treatments"])
+    invalid: dict[str, str] = {}
+
+    def flag(pid: str, problem: str, sheet: str) -> None:
+        invalid.setdefault(pid, str(InputError(problem, patient=pid, path=sheet)))
+
+    pdir = Path(os.path.abspath(patients_tsv)).parent
+    patients: dict[str, dict[str, Any]] = {}
+    for i, rec in enumerate(pat.to_dict("records")):
+        pid = check_safe_id(rec["patient_id"], "patient_id", sheet=sheets["patients"], row=i + 2)
+        if pid in patients:
+            flag(pid, f"row {i + 2}: duplicate patient_id (first listed on an earlier row)", sheets["patients"])
+            continue
+        row = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else v) for k, v in rec.items()}
+        for col in PATIENT_COLUMNS:
+            if row.get(col) is None:
+                flag(pid, f"row {i + 2}: required value {col} is empty", sheets["patients"])
+        for col in PATH_COLUMNS["patients"]:
+            if row.get(col):
+                row[col + "_display"] = row[col]
+                row[col] = resolve(row[col], pdir, workdir)
+        if row.get("germline_sample") and not row.get("germline_vcf"):
+            flag(pid, f"row {i + 2}: germline_sample is set but germline_vcf is empty", sheets["patients"])
+        patients[pid] = row
+
+    idir = Path(os.path.abspath(imaging_tsv)).parent
+    images: dict[str, list[ImageRow]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    visit_dates: dict[tuple[str, str], str] = {}
+    for i, rec in enumerate(img.to_dict("records")):
+        r = i + 2
+        pid = check_safe_id(rec["patient_id"], "patient_id", sheet=sheets["imaging"], row=r)
+        if pid not in patients:
+            raise InputError(f"row {r}: patient_id {pid!r} is not in the patients sheet", path=sheets["imaging"])
+        visit = check_safe_id(rec["visit"], "visit", sheet=sheets["imaging"], row=r)
+        series = check_safe_id(rec["series"], "series", sheet=sheets["imaging"], row=r)
+        if not rec.get("path"):
+            flag(pid, f"row {r}: path is empty", sheets["imaging"])
+            continue
+        try:
+            date = parse_date(rec["date"]).isoformat()
+        except ValueError as exc:
+            flag(pid, f"row {r}: {exc}", sheets["imaging"])
+            continue
+        key = (pid, visit, series)
+        if key in seen:
+            flag(pid, f"row {r}: series {series} of visit {visit} is listed twice", sheets["imaging"])
+            continue
+        seen.add(key)
+        if visit_dates.setdefault((pid, visit), date) != date:
+            flag(pid, f"row {r}: visit {visit} has two different dates "
+                      f"({visit_dates[(pid, visit)]} and {date})", sheets["imaging"])
+            continue
+        label = rec.get("label_path")
+        images.setdefault(pid, []).append(ImageRow(
+            patient_id=pid, visit=visit, date=date, series=series,
+            path=resolve(rec["path"], idir, workdir), path_display=rec["path"],
+            label_path=resolve(label, idir, workdir) if label else None,
+            label_display=label or None,
+            dicom_series=rec.get("dicom_series") or None, roi=rec.get("roi") or None))
+    for rows in images.values():
+        rows.sort(key=lambda x: (x.date, x.visit, x.series))
+
+    treatments: dict[str, list[dict[str, Any]]] = {}
+    for i, rec in enumerate(trt.to_dict("records")):
+        r = i + 2
+        pid = check_safe_id(rec["patient_id"], "patient_id", sheet=sheets["treatments"], row=r)
+        if pid not in patients:
+            raise InputError(f"row {r}: patient_id {pid!r} is not in the patients sheet", path=sheets["treatments"])
+        try:
+            date = parse_date(rec["date"]).isoformat()
+        except ValueError as exc:
+            flag(pid, f"row {r}: {exc}", sheets["treatments"])
+            continue
+        dose = rec.get("dose")
+        if dose is None or pd.isna(dose) or float(dose) <= 0:
+            flag(pid, f"row {r}: dose must be a positive number", sheets["treatments"])
+            continue
+        treatments.setdefault(pid, []).append({
+            "date": date, "kind": rec["kind"], "agent": rec["agent"],
+            "dose": float(dose), "unit": rec["unit"], "row": r})
+    for rows in treatments.values():
+        rows.sort(key=lambda x: (x["date"], x["kind"], x["agent"], x["row"]))
+
+    return Cohort(patients=patients, images=images, treatments=treatments, invalid=invalid, sheets=sheets,
+                  frames={"patients": pat, "imaging": img, "treatments": trt})
