@@ -4,14 +4,14 @@ if config["demo"]["generate"]:
 
     rule demo_cohort:
         output:
-            DEMO_FILES,
-            tf_demo.truth_files(config["demo"]["outdir"]),
+            data=DEMO_FILES,
+            truth=tf_demo.truth_files(config["demo"]["outdir"]),
         log:
             f"{LOGS}/demo_cohort.log",
         benchmark:
             f"{BENCH}/demo_cohort.tsv"
         params:
-            outdir=config["demo"]["outdir"],
+            outdir=lambda wildcards, output: os.path.dirname(os.path.dirname(os.path.dirname(output.truth[0]))),
             code=code_digest("twinflow.demo.cohort"),
         conda:
             "../envs/demo.yaml"

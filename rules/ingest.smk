@@ -97,7 +97,6 @@ rule patient_qc:
         patient=lambda wc: COHORT.patients[wc.patient],
         images=lambda wc: COHORT.images.get(wc.patient, []),
         treatments=lambda wc: COHORT.treatments.get(wc.patient, []),
-        results=R,
         code=code_digest("twinflow.qc"),
     conda:
         "../envs/qc.yaml"

@@ -6,7 +6,7 @@ from twinflow.workflow import run_script
 
 def main(sm):
     patient_qc(sm.output[0], patient=sm.wildcards.patient, row=sm.params.patient, images=sm.params.images,
-               treatments=sm.params.treatments, results=sm.params.results, error=sm.params.error)
+               treatments=sm.params.treatments, error=sm.params.error)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -28,10 +28,11 @@ def _read(path: Path) -> dict | None:
 
 
 def patient_qc(out: str, *, patient: str, row: dict, images: list, treatments: list[dict],
-               results: str, error: str | None = None) -> dict:
+               error: str | None = None) -> dict:
+    """Summarise the ingest QC records that lie beside ``out`` (``<results>/<patient>/ingest/``)."""
     if error:
         raise InputError(error)
-    base = Path(results) / patient / "ingest"
+    base = Path(out).parent
     flags: list[str] = []
     visits: dict[str, dict[str, Any]] = {}
     for img in images:
