@@ -560,7 +560,7 @@ def variant_qc(df: pd.DataFrame, *, patient: str | None = None) -> dict[str, Any
     a = df.attrs
     n_multi_rows = int((df["orig_alts"].str.contains(",", regex=False)).sum()) if len(df) else 0
     return {
-        "patient": patient,
+        "patient_id": patient,
         "kind": a.get("kind"),
         "build": a.get("build"),
         "build_evidence": a.get("build_evidence"),
