@@ -54,7 +54,8 @@ def test_demo_cohort_runs_end_to_end(demo_run):
     for p in cohort.PATIENTS:
         q = json.loads((wd / "out" / p.patient_id / "ingest" / "qc.json").read_text())
         assert len(q["visits"]) == len(p.visit_days)
-        assert all(set(v["series"]) == set(cohort.SERIES) for v in q["visits"])
+        assert set(q["visits"][0]["series"]) == set(cohort.SERIES + cohort.TISSUE_SERIES)
+        assert all(set(v["series"]) == set(cohort.SERIES) for v in q["visits"][1:])
         assert q["variants"]["germline"]["n_rows"] == 21
         assert q["treatments"]["n_rt_fractions"] == p.rt_fractions
         for v in q["visits"]:

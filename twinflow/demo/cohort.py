@@ -51,6 +51,7 @@ T1_THRESHOLD = 0.80
 ADC_W = 3000.0     # 1e-6 mm^2/s, free water
 ADC_MIN = 600.0    # 1e-6 mm^2/s, maximal cellularity
 SERIES = ("T1", "T1post", "FLAIR", "ADC", "brain_mask")
+TISSUE_SERIES = ("wm_prob", "gm_prob")   # tissue probability maps, first visit only
 
 # Temozolomide population PK (oral): CL/F 5.5 L/h/m2, V/F 12.7 L/m2, ka 5.8 1/h
 # (Jen et al., Pharm Res 2000;17:1284-9; Ostermann et al., Clin Cancer Res 2004;10:3728-36).
@@ -164,7 +165,7 @@ def data_files(data_dir: str | Path) -> list[str]:
     for p in PATIENTS:
         for i, _day in enumerate(p.visit_days):
             v = VISIT_LABELS[i]
-            for s in SERIES:
+            for s in SERIES + (TISSUE_SERIES if i == 0 else ()):
                 out.append(str(d / p.patient_id / v / f"{s}{image_ext(p)}"))
             if p.labels_in_sheet:
                 out.append(str(d / p.patient_id / v / f"label{image_ext(p)}"))
@@ -193,9 +194,12 @@ def simulate_truth(p: DemoPatient, anat: Anatomy, dt_day: float = 0.5) -> dict[i
     u0[~anat.tissue] = 0
     pre = rd.simulate(u0, GrowthParams(p.params.d_w_mm2_day, p.params.k_per_day, gm_ratio=p.params.gm_ratio),
                       p.pre_days, dt_day, save_days=[p.pre_days])[p.pre_days]
+    # What imaging can see at the first visit is the model's initial condition: cells below the
+    # FLAIR/T2 visibility threshold are not part of the twin (see docs/demo.md).
+    base = np.where(pre >= T2_THRESHOLD, pre, 0).astype(np.float32)
     sched = schedule_for(p)
     t_end = max(p.visit_days)
-    out = rd.simulate(pre, p.params, t_end, dt_day, schedule=sched, save_days=list(p.visit_days))
+    out = rd.simulate(base, p.params, t_end, dt_day, schedule=sched, save_days=list(p.visit_days))
     return {int(t): u for t, u in out.items()}
 
 
@@ -220,7 +224,8 @@ def labels_from_density(u: np.ndarray) -> np.ndarray:
     return lab
 
 
-def synthesize(series: str, u: np.ndarray, anat: Anatomy, rng: np.random.Generator) -> np.ndarray:
+def synthesize(series: str, u: np.ndarray, anat: Anatomy, rng: np.random.Generator, noise: bool = True) -> np.ndarray:
+    """One MRI-like image of the density ``u`` (``noise=False``: no Rician/Gaussian noise)."""
     tumour = u >= T2_THRESHOLD
     ii = np.indices(anat.shape, dtype=np.float32)
     nx, ny, nz = anat.shape
@@ -238,16 +243,22 @@ def synthesize(series: str, u: np.ndarray, anat: Anatomy, rng: np.random.Generat
     elif series == "ADC":
         a = 750.0 * anat.p_wm + 850.0 * anat.p_gm + 3000.0 * anat.p_csf
         a[tumour] = ADC_W - (ADC_W - ADC_MIN) * u[tumour]
-        a = a + rng.normal(0.0, 30.0, a.shape)
+        if noise:
+            a = a + rng.normal(0.0, 30.0, a.shape)
         a[~anat.brain] = 0
         return np.clip(np.round(a), 0, 4000).astype(np.int16)
     elif series == "brain_mask":
         return anat.brain.astype(np.uint8)
+    elif series == "wm_prob":
+        return anat.p_wm.astype(np.float32)
+    elif series == "gm_prob":
+        return anat.p_gm.astype(np.float32)
     else:  # pragma: no cover
         raise ValueError(series)
     s = s * bias
-    sigma = 0.02 * wm_level
-    s = np.hypot(s + rng.normal(0.0, sigma, s.shape), rng.normal(0.0, sigma, s.shape))
+    if noise:
+        sigma = 0.02 * wm_level
+        s = np.hypot(s + rng.normal(0.0, sigma, s.shape), rng.normal(0.0, sigma, s.shape))
     return np.clip(np.round(s * 4.0), 0, 32767).astype(np.int16)
 
 
@@ -303,7 +314,7 @@ def sheet_rows(p: DemoPatient, data_rel: str) -> tuple[dict, list[dict], list[di
     ext = image_ext(p)
     for i, day in enumerate(p.visit_days):
         v = VISIT_LABELS[i]
-        for s in SERIES:
+        for s in SERIES + (TISSUE_SERIES if i == 0 else ()):
             irows.append({"patient_id": p.patient_id, "visit": v, "date": _date(p.baseline, day),
                           "series": s, "path": f"{base}/{v}/{s}{ext}",
                           "label_path": f"{base}/{v}/label{ext}" if (p.labels_in_sheet and s == "T1post") else ""})
@@ -365,8 +376,11 @@ def _lab_rows(p: DemoPatient) -> list[tuple[str, str, float]]:
     return rows
 
 
-def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIENTS) -> dict:
-    """Write every demo data file and the ground truth under ``data_dir``."""
+def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIENTS, noise: bool = True) -> dict:
+    """Write every demo data file and the ground truth under ``data_dir``.
+
+    ``noise=False`` writes noise-free images (for exact-recovery tests); the default is the
+    demo's documented noise."""
     from twinflow.demo.germline import write_germline_vcf, write_somatic_vcf, SOMATIC_HOTSPOTS
     from twinflow.demo.labs import write_demo_labs
 
@@ -383,8 +397,8 @@ def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIEN
         for i, day in enumerate(p.visit_days):
             v = VISIT_LABELS[i]
             u = truth[day]
-            for s in SERIES:
-                write_image(pdir / v / f"{s}{ext}", synthesize(s, u, anat, rng), anat, p.fmt)
+            for s in SERIES + (TISSUE_SERIES if i == 0 else ()):
+                write_image(pdir / v / f"{s}{ext}", synthesize(s, u, anat, rng, noise), anat, p.fmt)
             lab = labels_from_density(u)
             if p.labels_in_sheet:
                 write_image(pdir / v / f"label{ext}", lab, anat, p.fmt)
@@ -413,7 +427,10 @@ def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIEN
             "treatment": {"rt_days": rt_days(p), "rt_dose_gy": p.rt_dose_gy, "tmz_doses_day_mg_m2": tmz_doses(p), "tmz_pk": TMZ_PK,
                           "bsa_m2": bsa_mosteller(p.height_cm, p.weight_kg)},
             "visits": visits, "germline": p.germline, "somatic": list(p.somatic), "labs": p.labs,
-            "image_format": p.fmt, "noise": {"rician_sigma_rel_wm": 0.02, "adc_sigma": 30.0, "bias_field": 0.08},
+            "image_format": p.fmt,
+            "noise": ({"rician_sigma_rel_wm": 0.02, "adc_sigma": 30.0, "bias_field": 0.08} if noise
+                      else {"rician_sigma_rel_wm": 0.0, "adc_sigma": 0.0, "bias_field": 0.08}),
+            "initial_condition": "density at the first visit where u >= t2 threshold, 0 elsewhere",
         }
         write_json(tdir / "truth.json", truth_doc)
         summary[p.patient_id] = visits
