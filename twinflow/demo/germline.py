@@ -140,17 +140,30 @@ def _write_vcf_text(path: str | Path, text: str) -> None:
             raise
 
 
-def write_germline_vcf(path: str | Path, genotypes: dict[str, str], sample: str = "DEMO") -> None:
+def write_germline_vcf(path: str | Path, genotypes: dict[str, str], sample: str = "DEMO",
+                       panel_genes: Iterable[str] | None = None) -> None:
     """Write a GRCh38 single-sample VCF with one record per :data:`PGX_VARIANTS` entry.
 
     ``genotypes`` maps rsID -> GT (``0/0``, ``0/1``, ``1/1``, ``0|1``, ``1|0``, ``./.``, or a
     haploid ``0``/``1``); every table position not given is written as ``0/0`` (a demo patient
     is fully genotyped at these positions).  Records are sorted by chromosome and position.
+
+    ``panel_genes`` (e.g. :data:`twinflow.pgx.tables.GENES`) adds, like a real PGx genotyping
+    panel, every allele-defining GRCh38 position of those genes from the pypgx tables
+    (:func:`twinflow.pgx.tables.panel_records`) as a reference call ``0/0`` -- alleles starting
+    at one position merged into one multi-allelic record -- so that the caller sees no
+    missing positions.  Positions already in :data:`PGX_VARIANTS` keep their record.
     """
     known = {v.rsid for v in PGX_VARIANTS}
+    panel = []
+    if panel_genes is not None:
+        from twinflow.pgx.tables import panel_records
+
+        panel = panel_records(tuple(panel_genes))
+        known |= {r for rec in panel for r in rec[4].split(";") if r != "."}
     unknown = sorted(set(genotypes) - known)
     if unknown:
-        raise ValueError(f"genotypes for rsIDs not in PGX_VARIANTS: {', '.join(unknown)}")
+        raise ValueError(f"genotypes for rsIDs not in PGX_VARIANTS (or the panel): {', '.join(unknown)}")
     for rsid, gt in sorted(genotypes.items()):
         if not _GT.match(gt):
             raise ValueError(f"{rsid}: genotype {gt!r} is not one of 0/0, 0/1, 1/1, 0|1, 1|0, ./. ...")
@@ -170,10 +183,23 @@ def write_germline_vcf(path: str | Path, genotypes: dict[str, str], sample: str 
         "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", sample]),
     ]
     order = {c: i for i, c in enumerate(_CONTIGS)}
-    for v in sorted(PGX_VARIANTS, key=lambda v: (order[v.chrom], v.pos, v.ref, v.alt)):
+    records = []
+    for v in PGX_VARIANTS:
         info = f"GENE={v.gene};PGX={v.allele.replace(' ', '_').replace(';', '_')}"
-        lines.append("\t".join([v.chrom, str(v.pos), v.rsid, v.ref, v.alt, ".", "PASS", info, "GT",
-                                genotypes.get(v.rsid, "0/0")]))
+        records.append((order[v.chrom], v.pos, v.ref, v.alt,
+                        [v.chrom, str(v.pos), v.rsid, v.ref, v.alt, ".", "PASS", info, "GT",
+                         genotypes.get(v.rsid, "0/0")]))
+    taken = {(v.chrom, v.pos) for v in PGX_VARIANTS}
+    for chrom, pos, ref, alts, rid, genes in panel:
+        if (chrom, pos) in taken:
+            continue
+        alt = ",".join(alts)
+        gt = next((genotypes[r] for r in rid.split(";") if r in genotypes), "0/0")
+        records.append((order[chrom], pos, ref, alt,
+                        [chrom, str(pos), rid, ref, alt, ".", "PASS", f"GENE={genes.replace(',', '_')}",
+                         "GT", gt]))
+    for *_, fields in sorted(records, key=lambda r: r[:4]):
+        lines.append("\t".join(fields))
     _write_vcf_text(path, "\n".join(lines) + "\n")
 
 
