@@ -1,0 +1,786 @@
+"""Left-ventricular segmentation and function from a short-axis cine series (no learned weights).
+
+Input is a 4D image (x, y, slice, phase) as :func:`twinflow.io.imaging.read_image_with_info`
+returns it for a DICOM cine directory (native order: rows/columns of the DICOM pixel
+array, slices ordered by ImagePositionPatient on the slice normal, phases by
+TriggerTime) or a 4D NIfTI.  Internally the data are an array ``[phase, slice, row, col]``;
+for a canonical (RAS) image the slice axis is the coarsest axis (see :func:`_slice_axis`).
+
+Method (all thresholds relative to image statistics, all lengths in mm)
+----------------------------------------------------------------------
+1. *Localisation.*  The heart moves: the temporal standard deviation, smoothed, peaks
+   over the ventricles.  In the central slices, bright (Otsu within a disc around that
+   peak) compact components are scored by roundness x solidity x surrounding temporal
+   variance x proximity; the LV blood pool is round and convex, the RV a crescent.
+2. *Blood pool* per (slice, phase): threshold at Otsu within a disc around the seed whose
+   radius follows the prior (neighbouring phase or slice); opening of 1.5 / 3 / 4.5 mm,
+   the first that keeps the pool <= 1.3 x the prior (cuts bridges to the RV / outflow
+   tract), dilated back inside the threshold; the component overlapping the prior, kept
+   within 4 mm (phase) / 6 mm (slice) of it; holes filled and convex hull taken
+   (papillary muscles and trabeculae inside the cavity, as in expert endocardial
+   contours).  Segmentation starts on the best central slice, runs over all phases
+   there, then propagates slice by slice towards apex and base with the neighbouring
+   slice at the same phase as prior.
+3. *Presence.*  A slice is accepted when, as the median over phases, at least 70 % of the
+   rays from the pool centroid cross a wall (>= 4 mm darker than midway between blood and
+   rim, starting within 6 mm of the border) and the pool is >= 8 % of the start slice's
+   area; propagation stops at the first rejected slice (apex cap; atria / valve planes,
+   whose walls are thin).
+4. *Myocardium* by a radial search: along 90 rays from the pool centroid, the wall ends
+   where the profile leaves the myocardial intensity band (bright: fat / RV blood; dark:
+   lung / air); per-ray thicknesses are median-filtered over angle and clipped to
+   [0.5, 2] x their median.
+5. *ED / ES* = phase of largest / smallest blood-pool volume.  Volumes by summation of
+   discs: area x true slice spacing (the distance between slice positions along the
+   normal, never SliceLocation).  LV mass = myocardial volume at ED x 1.05 g/ml.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage as ndi
+
+from twinflow.io.atomic import write_bytes
+from twinflow.io.contours import DicomFrame, rasterise_polygon
+
+__all__ = [
+    "CardiacSegmentation",
+    "segment_lv",
+    "lv_function",
+    "volume_curve_ml",
+    "dice",
+    "expert_masks",
+    "score_against_contours",
+    "apply_expert_contours",
+    "cardiac_function_record",
+    "overlay_png",
+    "cine_array",
+    "add_myocardium",
+    "MYOCARDIUM_DENSITY_G_ML",
+]
+
+#: myocardial density used for LV mass
+MYOCARDIUM_DENSITY_G_ML = 1.05
+
+# --- constants (lengths in mm, the rest dimensionless / relative to image statistics)
+_LOC_SEARCH_RADIUS_MM = 70.0  # disc around the motion peak searched for the LV
+_LOC_SMOOTH_MM = 8.0  # smoothing of the temporal-SD map
+_MIN_POOL_AREA_MM2 = 60.0  # smallest blood pool accepted in a central slice
+_MAX_POOL_AREA_MM2 = 8000.0  # largest (~10 cm diameter)
+_OPEN_RADIUS_MM = 1.5  # opening that cuts thin bridges to neighbouring bright structures
+_OPEN_RADII_MM = (1.5, 3.0, 4.5)  # tried in turn until the pool is plausible w.r.t. its prior
+_GROWTH_OPEN = 1.3  # a pool larger than this x its prior triggers a larger opening
+_MARGIN_PHASE_MM = 4.0  # pool stays within this distance of the previous phase's pool
+_MARGIN_SLICE_MM = 6.0  # ... of the neighbouring slice's pool
+_ROI_FACTOR = 1.8  # ROI radius = factor x equivalent radius of the prior mask + margin
+_ROI_MARGIN_MM = 12.0
+_APEX_AREA_FRACTION = 0.08  # below this fraction of the start slice's area -> apex reached
+_RING_MIN_COVERAGE = 0.7  # median over phases of the fraction of the pool rimmed by a wall
+_RING_MIN_WALL_MM = 4.0  # a wall is at least this thick (LV myocardium; atrial walls are thinner)
+_RING_SEARCH_MM = 6.0  # ... and starts within this distance of the pool border
+_N_RAYS = 90
+_MAX_WALL_MM = 25.0
+_MIN_WALL_MM = 2.0
+
+
+@dataclass
+class CardiacSegmentation:
+    """Masks ``[phase, slice, row, col]`` and the geometry needed to measure them."""
+
+    blood: np.ndarray  # bool [T, Z, R, C]
+    myocardium: np.ndarray  # bool [T, Z, R, C] (filled at ED and ES; empty elsewhere)
+    spacing_mm: tuple[float, float, float]  # (row, col, slice) spacing; slice = true distance
+    ed_frame: int
+    es_frame: int
+    frame_interval_ms: float | None
+    slice_axis: int  # axis of the input image (0..2, ITK order) holding the slices
+    present: np.ndarray  # bool [T, Z]: LV blood pool found
+    start_slice: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_phases(self) -> int:
+        return int(self.blood.shape[0])
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.blood.shape[1])
+
+    @property
+    def voxel_ml(self) -> float:
+        r, c, z = self.spacing_mm
+        return r * c * z / 1000.0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _slice_axis(spacing: Sequence[float]) -> int:
+    """ITK axis (0..2) of the slices: 2 unless another axis is clearly coarser (canonical SAX)."""
+    sp = [float(s) for s in spacing[:3]]
+    coarse = int(np.argmax(sp))
+    others = [sp[i] for i in range(3) if i != coarse]
+    if coarse != 2 and sp[coarse] > 1.5 * max(others):
+        return coarse
+    return 2
+
+
+def _to_tzrc(cine: sitk.Image, slice_axis: int | None) -> tuple[np.ndarray, tuple[float, float, float], int]:
+    """4D image -> float32 array [T, Z, R, C] and spacing (row, col, slice)."""
+    if cine.GetDimension() != 4:
+        raise ValueError(f"expected a 4D cine image (x, y, slice, phase), got {cine.GetDimension()}D")
+    sp = cine.GetSpacing()
+    ax = _slice_axis(sp) if slice_axis is None else int(slice_axis)
+    arr = sitk.GetArrayFromImage(cine).astype(np.float32)  # [t, z, y, x] in ITK axes 3,2,1,0
+    np_axis = 3 - ax  # numpy axis of the slices
+    inplane = [a for a in (1, 2, 3) if a != np_axis]  # remaining numpy axes, slowest first
+    arr = np.transpose(arr, (0, np_axis, *inplane))
+    sp_np = {1: sp[2], 2: sp[1], 3: sp[0]}
+    return np.ascontiguousarray(arr), (float(sp_np[inplane[0]]), float(sp_np[inplane[1]]), float(sp_np[np_axis])), ax
+
+
+def _disk(radius_px: float) -> np.ndarray:
+    r = max(int(math.floor(radius_px)), 0)
+    y, x = np.mgrid[-r : r + 1, -r : r + 1]
+    return (x * x + y * y) <= radius_px * radius_px + 1e-9
+
+
+def _otsu(values: np.ndarray, bins: int = 128) -> float:
+    v = values[np.isfinite(values)]
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return lo
+    hist, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mt = m0[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mt * w0 / w0[-1] - m0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1
+    return float(centres[int(np.argmax(between))] + (edges[1] - edges[0]) / 2)
+
+
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """Filled convex hull of a 2D mask (pixel centres), via scipy's Qhull."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    idx = np.argwhere(mask)
+    if len(idx) < 3:
+        return mask.copy()
+    # hull of the pixel squares' corners so that thin masks keep their width
+    corners = (idx[:, None, :] + np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])[None]).reshape(-1, 2)
+    try:
+        hull = ConvexHull(corners)
+    except QhullError:
+        return mask.copy()
+    poly = corners[hull.vertices][:, ::-1]  # (x = col, y = row)
+    return rasterise_polygon(poly, mask.shape) | mask
+
+
+def _largest_overlap_component(cand: np.ndarray, prior: np.ndarray | None, seed: tuple[int, int]) -> np.ndarray:
+    lab, n = ndi.label(cand)
+    if n == 0:
+        return np.zeros_like(cand)
+    if prior is not None and prior.any():
+        counts = np.bincount(lab[prior], minlength=n + 1)
+        counts[0] = 0
+        if counts.max() > 0:
+            return lab == int(np.argmax(counts))
+    r, c = seed
+    if lab[r, c] > 0:
+        return lab == lab[r, c]
+    # nearest component to the seed
+    dist = ndi.distance_transform_edt(lab == 0, return_indices=True)[1]
+    k = lab[dist[0][r, c], dist[1][r, c]]
+    return lab == k
+
+
+def _eq_radius_mm(mask: np.ndarray, px_area_mm2: float) -> float:
+    return math.sqrt(max(mask.sum(), 1) * px_area_mm2 / math.pi)
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float]:
+    idx = np.argwhere(mask)
+    return float(idx[:, 0].mean()), float(idx[:, 1].mean())
+
+
+def _ring_coverage(img: np.ndarray, pool: np.ndarray, px_mm: float, blood_level: float, dark_level: float) -> float:
+    """Fraction of rays from the pool centroid that cross a wall: a run of at least
+    ``_RING_MIN_WALL_MM`` darker than midway between blood and surroundings, starting
+    within ``_RING_SEARCH_MM`` of the pool border (thin atrial walls / valve planes fail)."""
+    cr, cc = _centroid(pool)
+    n = 48
+    step = 0.25
+    rs = np.arange(0, (_RING_SEARCH_MM + 60.0) / px_mm, step)
+    angles = np.arange(n) * 2 * np.pi / n
+    rr = np.clip(cr + np.outer(np.sin(angles), rs), 0, img.shape[0] - 1)
+    cc_ = np.clip(cc + np.outer(np.cos(angles), rs), 0, img.shape[1] - 1)
+    inside = ndi.map_coordinates(pool.astype(np.float32), [rr.ravel(), cc_.ravel()], order=0).reshape(rr.shape)
+    prof = ndi.map_coordinates(img, [rr.ravel(), cc_.ravel()], order=1).reshape(rr.shape)
+    thr = 0.5 * (blood_level + dark_level)
+    need = int(math.ceil(_RING_MIN_WALL_MM / px_mm / step))
+    span = int(round((_RING_SEARCH_MM + _RING_MIN_WALL_MM) / px_mm / step))
+    hits = 0
+    for i in range(n):
+        out = np.nonzero(inside[i] < 0.5)[0]
+        if len(out) == 0:
+            continue
+        dark = prof[i, out[0] : out[0] + span] < thr
+        if len(dark) >= need and np.convolve(dark.astype(int), np.ones(need, int), "valid").max() >= need:
+            hits += 1
+    return hits / n
+
+
+# ---------------------------------------------------------------------------- locate
+
+
+@dataclass
+class _Candidate:
+    slice: int
+    centre: tuple[float, float]
+    score: float
+    area_mm2: float
+
+
+def _locate_lv(arr: np.ndarray, spacing: tuple[float, float, float]) -> _Candidate:
+    T, Z, R, C = arr.shape
+    px = math.sqrt(spacing[0] * spacing[1])
+    sd = arr.std(axis=0)  # [Z, R, C]
+    z_lo, z_hi = int(round(0.25 * (Z - 1))), int(round(0.75 * (Z - 1)))
+    central = list(range(z_lo, z_hi + 1)) or list(range(Z))
+    motion = ndi.gaussian_filter(sd[central].mean(axis=0), _LOC_SMOOTH_MM / px)
+    pr, pc = np.unravel_index(int(np.argmax(motion)), motion.shape)
+    yy, xx = np.mgrid[0:R, 0:C]
+    dist_mm = np.hypot((yy - pr) * spacing[0], (xx - pc) * spacing[1])
+    roi = dist_mm <= _LOC_SEARCH_RADIUS_MM
+    mean_img = arr.mean(axis=0)
+    cands: list[_Candidate] = []
+    for z in central:
+        im = ndi.gaussian_filter(mean_img[z], 0.7)
+        thr = _otsu(im[roi])
+        bright = (im > thr) & roi
+        bright = ndi.binary_opening(bright, _disk(_OPEN_RADIUS_MM / px))
+        lab, n = ndi.label(bright)
+        sd_z = ndi.gaussian_filter(sd[z], 1.0)
+        for k in range(1, n + 1):
+            comp = lab == k
+            area = comp.sum() * spacing[0] * spacing[1]
+            if not (_MIN_POOL_AREA_MM2 <= area <= _MAX_POOL_AREA_MM2):
+                continue
+            filled = ndi.binary_fill_holes(comp)
+            hull = _convex_hull(filled)
+            solidity = filled.sum() / max(hull.sum(), 1)
+            idx = np.argwhere(filled).astype(float)
+            cov = np.cov((idx * [spacing[0], spacing[1]]).T)
+            ev = np.sort(np.linalg.eigvalsh(cov))
+            roundness = math.sqrt(max(ev[0], 1e-9) / max(ev[1], 1e-9))
+            band = ndi.binary_dilation(filled, _disk(4.0 / px)) & ~ndi.binary_erosion(filled, _disk(2.0 / px))
+            motion_score = float(sd_z[band].mean())
+            cr, cc = _centroid(filled)
+            d = math.hypot((cr - pr) * spacing[0], (cc - pc) * spacing[1])
+            prox = math.exp(-((d / _LOC_SEARCH_RADIUS_MM) ** 2))
+            ring = ndi.binary_dilation(filled, _disk(5.0 / px)) & ~filled
+            cov = _ring_coverage(im, filled, px, float(np.median(im[filled])), float(np.median(im[ring])))
+            score = roundness**2 * solidity**2 * cov**2 * motion_score * prox
+            cands.append(_Candidate(z, (cr, cc), float(score), float(area)))
+    if not cands:
+        raise ValueError("no left-ventricular blood pool candidate found (no bright, round, moving structure)")
+    # the LV is a tube through the stack: add the best score of a nearby candidate in every other slice
+    def support(c: _Candidate) -> float:
+        r_mm = math.sqrt(c.area_mm2 / math.pi)
+        total = c.score
+        for z in central:
+            if z == c.slice:
+                continue
+            near = [o.score for o in cands if o.slice == z and math.hypot(
+                (o.centre[0] - c.centre[0]) * spacing[0], (o.centre[1] - c.centre[1]) * spacing[1]) < r_mm]
+            total += max(near, default=0.0)
+        return total
+
+    best = max(cands, key=lambda c: (support(c), c.score))
+    return best
+
+
+# ----------------------------------------------------------------------- blood pool
+
+
+def _segment_pool(
+    img: np.ndarray,
+    seed: tuple[float, float],
+    prior: np.ndarray | None,
+    prior_radius_mm: float,
+    px_mm: float,
+    *,
+    margin_mm: float | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Blood pool of one image given a seed (row, col) and an optional prior mask.
+
+    The opening radius grows (1.5, 3, 4.5 mm) until the pool is no more than
+    ``_GROWTH_OPEN`` x the prior (cuts bridges into neighbouring cavities); the opened
+    component is then dilated back inside the thresholded mask so the border is not eroded.
+    With ``margin_mm`` the pool is kept within that distance of the prior.
+    """
+    R, C = img.shape
+    sm = ndi.gaussian_filter(img, 0.5)
+    radius_px = (_ROI_FACTOR * prior_radius_mm + _ROI_MARGIN_MM) / px_mm
+    yy, xx = np.mgrid[0:R, 0:C]
+    roi = np.hypot(yy - seed[0], xx - seed[1]) <= radius_px
+    thr = _otsu(sm[roi])
+    cand = (sm > thr) & roi
+    core_prior = None
+    if prior is not None and prior.any():
+        core_prior = ndi.binary_erosion(prior, _disk(2.0 / px_mm))
+        if not core_prior.any():
+            core_prior = prior
+    seed_i = (int(round(min(max(seed[0], 0), R - 1))), int(round(min(max(seed[1], 0), C - 1))))
+    comp = np.zeros_like(cand)
+    for r_mm in _OPEN_RADII_MM:
+        opened = ndi.binary_opening(cand, _disk(r_mm / px_mm))
+        c = _largest_overlap_component(opened, core_prior, seed_i)
+        if not c.any():
+            break
+        comp = ndi.binary_dilation(c, _disk(r_mm / px_mm)) & cand
+        comp = _largest_overlap_component(comp, core_prior, seed_i)
+        if prior is None or not prior.any() or comp.sum() <= _GROWTH_OPEN * prior.sum():
+            break
+    if margin_mm is not None and prior is not None and prior.any() and comp.any():
+        comp &= ndi.binary_dilation(prior, _disk(margin_mm / px_mm))
+        comp = _largest_overlap_component(comp, core_prior, seed_i)
+    if not comp.any():
+        return comp, {"threshold": thr}
+    comp = ndi.binary_fill_holes(comp)
+    pool = _convex_hull(comp)
+    blood_level = float(np.median(sm[comp]))
+    ring = ndi.binary_dilation(pool, _disk(5.0 / px_mm)) & ~pool & roi
+    dark_level = float(np.median(sm[ring])) if ring.any() else thr
+    return pool, {"threshold": thr, "blood_level": blood_level, "ring_level": dark_level}
+
+
+def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardium: bool = True) -> CardiacSegmentation:
+    """Segment the LV blood pool on every slice and phase where it is present; ED/ES; myocardium.
+
+    ``cine`` is 4D (x, y, slice, phase), native DICOM order or canonical.  Masks are
+    returned as arrays ``[phase, slice, row, col]`` where (row, col) are the numpy axes of
+    the in-plane image (for a native DICOM read: the DICOM pixel array).
+    """
+    arr, spacing, ax = _to_tzrc(cine, slice_axis)
+    T, Z, R, C = arr.shape
+    scale = float(np.percentile(arr, 99.5)) or 1.0
+    arr = arr / scale
+    px = math.sqrt(spacing[0] * spacing[1])
+    px_area = spacing[0] * spacing[1]
+    start = _locate_lv(arr, spacing)
+    z0 = start.slice
+    blood = np.zeros((T, Z, R, C), dtype=bool)
+    present = np.zeros((T, Z), dtype=bool)
+    notes: list[str] = []
+
+    # start slice: all phases, propagated in time from the located centre
+    r0 = math.sqrt(start.area_mm2 / math.pi)
+    prior = None
+    seed = start.centre
+    for t in list(range(T)) + [0]:  # second pass on phase 0 with phase T-1 as prior
+        pool, _ = _segment_pool(arr[t, z0], seed, prior, r0 if prior is None else _eq_radius_mm(prior, px_area), px,
+                                margin_mm=_MARGIN_PHASE_MM)
+        if pool.any():
+            blood[t, z0] = pool
+            present[t, z0] = True
+            prior = pool
+            seed = _centroid(pool)
+    start_area = blood[:, z0].sum(axis=(1, 2)) * px_area
+
+    # propagate slice by slice towards apex and base; prior = neighbouring slice, same phase
+    for direction in (-1, +1):
+        z = z0 + direction
+        while 0 <= z < Z:
+            zp = z - direction
+            pools: dict[int, np.ndarray] = {}
+            cover: list[float] = []
+            for t in range(T):
+                prev = blood[t, zp]
+                if not prev.any():
+                    continue
+                pool, lev = _segment_pool(arr[t, z], _centroid(prev), prev, _eq_radius_mm(prev, px_area), px,
+                                          margin_mm=_MARGIN_SLICE_MM)
+                area = pool.sum() * px_area
+                if not pool.any() or area < _APEX_AREA_FRACTION * max(start_area[t], 1.0):
+                    cover.append(0.0)
+                    continue
+                if lev["blood_level"] <= lev["ring_level"]:
+                    cover.append(0.0)
+                    continue
+                cover.append(_ring_coverage(ndi.gaussian_filter(arr[t, z], 0.7), pool, px,
+                                            lev["blood_level"], lev["ring_level"]))
+                pools[t] = pool
+            med = float(np.median(cover)) if cover else 0.0
+            if med < _RING_MIN_COVERAGE:
+                notes.append(f"slice {z}: no LV (median wall coverage {med:.2f}); stop towards "
+                             f"{'lower' if direction < 0 else 'higher'} slice indices")
+                break
+            for t, pool in pools.items():
+                blood[t, z] = pool
+                present[t, z] = True
+            z += direction
+
+    vol = blood.sum(axis=(1, 2, 3))
+    ed = int(np.argmax(vol))
+    es = int(np.argmin(np.where(vol > 0, vol, vol.max() + 1)))
+    myo = np.zeros_like(blood)
+    if with_myocardium:
+        for t in sorted({ed, es}):
+            for z in range(Z):
+                if present[t, z]:
+                    myo[t, z] = _myocardium(arr[t, z], blood[t, z], spacing)
+    return CardiacSegmentation(
+        blood=blood,
+        myocardium=myo,
+        spacing_mm=spacing,
+        ed_frame=ed,
+        es_frame=es,
+        frame_interval_ms=float(cine.GetSpacing()[3]) if cine.GetSpacing()[3] > 0 else None,
+        slice_axis=ax,
+        present=present,
+        start_slice=z0,
+        notes=notes,
+    )
+
+
+# ----------------------------------------------------------------------- myocardium
+
+
+def _myocardium(img: np.ndarray, pool: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Myocardial ring around ``pool`` by a radial search for the epicardial border."""
+    px = math.sqrt(spacing[0] * spacing[1])
+    sm = ndi.gaussian_filter(img, 0.7)
+    cr, cc = _centroid(pool)
+    blood_level = float(np.median(sm[pool]))
+    band = ndi.binary_dilation(pool, _disk(4.0 / px)) & ~ndi.binary_dilation(pool, _disk(1.0 / px))
+    vals = sm[band]
+    myo_level = float(np.percentile(vals, 30))  # the wall is the darker part of the band
+    hi = myo_level + 0.5 * (blood_level - myo_level)  # bright fat / RV blood beyond the wall
+    lo = 0.5 * myo_level  # lung / air
+    step = 0.25
+    rs = np.arange(0, (_MAX_WALL_MM + 60.0) / px, step)
+    angles = np.arange(_N_RAYS) * 2 * np.pi / _N_RAYS
+    endo_r = np.zeros(_N_RAYS)
+    thick = np.full(_N_RAYS, np.nan)
+    for i, a in enumerate(angles):
+        rr, cc_ = cr + rs * math.sin(a), cc + rs * math.cos(a)
+        ok = (rr >= 0) & (rr <= img.shape[0] - 1) & (cc_ >= 0) & (cc_ <= img.shape[1] - 1)
+        inside = ndi.map_coordinates(pool.astype(np.float32), [rr[ok], cc_[ok]], order=0)
+        prof = ndi.map_coordinates(sm, [rr[ok], cc_[ok]], order=1)
+        outside = np.nonzero(inside < 0.5)[0]
+        if len(outside) == 0:
+            continue
+        j0 = outside[0]
+        endo_r[i] = rs[j0]
+        jmin = j0 + int(round(_MIN_WALL_MM / px / step))
+        jmax = min(j0 + int(round(_MAX_WALL_MM / px / step)), len(prof) - 1)
+        seg = prof[jmin : jmax + 1]
+        leave = np.nonzero((seg > hi) | (seg < lo))[0]
+        if len(leave):
+            thick[i] = (jmin + leave[0] - j0) * step * px
+    good = np.isfinite(thick)
+    if good.sum() < _N_RAYS // 4:
+        med = 8.0  # wall thickness unknown: a typical value (mm)
+        thick = np.full(_N_RAYS, med)
+    else:
+        med = float(np.median(thick[good]))
+        thick = np.where(good, thick, med)
+        k = 7
+        ext = np.concatenate([thick[-k:], thick, thick[:k]])
+        thick = ndi.median_filter(ext, size=2 * k + 1)[k:-k]
+        thick = np.clip(thick, 0.5 * med, 2.0 * med)
+    epi_r = endo_r + thick / px
+    poly = np.column_stack([cc + epi_r * np.cos(angles), cr + epi_r * np.sin(angles)])
+    epi = rasterise_polygon(poly, img.shape) | pool
+    return epi & ~pool
+
+
+# -------------------------------------------------------------------------- function
+
+
+def volume_curve_ml(masks: np.ndarray, spacing_mm: Sequence[float], slices: Sequence[int] | None = None) -> np.ndarray:
+    """Volume per phase (ml) of masks [T, Z, R, C] by summation of discs over ``slices``."""
+    sel = masks if slices is None else masks[:, list(slices)]
+    return sel.sum(axis=(1, 2, 3)) * (spacing_mm[0] * spacing_mm[1] * spacing_mm[2]) / 1000.0
+
+
+def lv_function(
+    seg: CardiacSegmentation,
+    spacing_mm: Sequence[float] | None = None,
+    *,
+    slices: Sequence[int] | None = None,
+    ed_frame: int | None = None,
+    es_frame: int | None = None,
+) -> dict[str, Any]:
+    """EDV, ESV, SV (ml), EF (%), LV mass (g) by summation of discs.
+
+    ``spacing_mm`` = (row, col, slice) with the true slice spacing (default: the
+    segmentation's).  ``slices`` restricts the sum (default: all); ``ed_frame`` /
+    ``es_frame`` override the automatic frames.
+    """
+    sp = tuple(float(s) for s in (spacing_mm or seg.spacing_mm))
+    ed = seg.ed_frame if ed_frame is None else int(ed_frame)
+    es = seg.es_frame if es_frame is None else int(es_frame)
+    zs = list(range(seg.n_slices)) if slices is None else sorted(int(z) for z in slices)
+    vox_ml = sp[0] * sp[1] * sp[2] / 1000.0
+    edv = float(seg.blood[ed][zs].sum()) * vox_ml
+    esv = float(seg.blood[es][zs].sum()) * vox_ml
+    myo_ml = float(seg.myocardium[ed][zs].sum()) * vox_ml
+    return {
+        "edv_ml": edv,
+        "esv_ml": esv,
+        "sv_ml": edv - esv,
+        "ef_percent": 100.0 * (edv - esv) / edv if edv > 0 else float("nan"),
+        "lv_mass_g": myo_ml * MYOCARDIUM_DENSITY_G_ML if seg.myocardium[ed].any() else None,
+        "ed_frame": ed,
+        "es_frame": es,
+        "slices_used": [z for z in zs if seg.blood[ed, z].any() or seg.blood[es, z].any()],
+        "slice_spacing_mm": sp[2],
+    }
+
+
+# ---------------------------------------------------------------------- expert scoring
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    s = int(a.sum()) + int(b.sum())
+    return 1.0 if s == 0 else 2.0 * int(np.logical_and(a, b).sum()) / s
+
+
+def expert_masks(
+    contours: Mapping[int, np.ndarray],
+    frames: Sequence[DicomFrame],
+    shape: tuple[int, int],
+    *,
+    pixel_centre: float = 0.0,
+) -> dict[tuple[int, int], np.ndarray]:
+    """Rasterised expert polygons keyed by (slice, phase), via image number -> DICOM frame."""
+    by_number = {f.image_number: f for f in frames if f.image_number is not None}
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for n, pts in sorted(contours.items()):
+        if n not in by_number:
+            raise ValueError(f"contour for image {n} but no DICOM file for that image number")
+        f = by_number[n]
+        out[(f.slice, f.phase)] = rasterise_polygon(pts, shape, pixel_centre=pixel_centre)
+    return out
+
+
+def _expert_frames(endo: Mapping[tuple[int, int], np.ndarray], spacing: Sequence[float]) -> tuple[int, int, list[int]]:
+    """ED/ES phases and the slices contoured at both, from expert endocardial masks."""
+    phases = sorted({t for _, t in endo})
+    if len(phases) < 2:
+        raise ValueError(f"expert contours cover {len(phases)} phase(s); ED and ES need two")
+    by_phase = {t: {z for z, tt in endo if tt == t} for t in phases}
+    # the two phases with most contoured slices; ED = larger volume on the common slices
+    p1, p2 = sorted(phases, key=lambda t: (-len(by_phase[t]), t))[:2]
+    common = sorted(by_phase[p1] & by_phase[p2])
+    v = {t: sum(int(endo[(z, t)].sum()) for z in common) for t in (p1, p2)}
+    ed, es = (p1, p2) if v[p1] >= v[p2] else (p2, p1)
+    return ed, es, common
+
+
+def score_against_contours(
+    seg: CardiacSegmentation,
+    endo: Mapping[tuple[int, int], np.ndarray],
+    epi: Mapping[tuple[int, int], np.ndarray] | None = None,
+    *,
+    image_numbers: Mapping[tuple[int, int], int] | None = None,
+) -> dict[str, Any]:
+    """Dice per contoured image and expert vs automatic function on the same slices.
+
+    Expert ED/ES are the two contoured phases (ED = larger volume); the slices are those
+    contoured at both phases (a slice contoured at only one phase is left out of both
+    volumes, so that EDV and ESV cover the same slab).  The automatic EF is computed the
+    same way on those slices, with the automatic ED/ES frames (``auto_*``) and with the
+    expert frames (``auto_at_expert_frames_*``).
+    """
+    sp = seg.spacing_mm
+    vox_ml = sp[0] * sp[1] * sp[2] / 1000.0
+    per_image = []
+    for (z, t), m in sorted(endo.items()):
+        per_image.append({
+            "slice": z, "phase": t,
+            "image_number": None if image_numbers is None else image_numbers.get((z, t)),
+            "dice_endo": dice(seg.blood[t, z], m),
+            "expert_area_mm2": float(m.sum()) * sp[0] * sp[1],
+            "auto_area_mm2": float(seg.blood[t, z].sum()) * sp[0] * sp[1],
+        })
+    ed, es, common = _expert_frames(endo, sp)
+    e_edv = sum(float(endo[(z, ed)].sum()) for z in common) * vox_ml
+    e_esv = sum(float(endo[(z, es)].sum()) for z in common) * vox_ml
+    auto = lv_function(seg, slices=common)
+    auto_x = lv_function(seg, slices=common, ed_frame=ed, es_frame=es)
+    out: dict[str, Any] = {
+        "n_images": len(per_image),
+        "mean_dice_endo": float(np.mean([p["dice_endo"] for p in per_image])) if per_image else None,
+        "per_image": per_image,
+        "slices": common,
+        "expert_ed_frame": ed,
+        "expert_es_frame": es,
+        "expert_edv_ml": e_edv,
+        "expert_esv_ml": e_esv,
+        "expert_ef_percent": 100.0 * (e_edv - e_esv) / e_edv if e_edv > 0 else float("nan"),
+        "auto_ed_frame": seg.ed_frame,
+        "auto_es_frame": seg.es_frame,
+        "auto_edv_ml": auto["edv_ml"],
+        "auto_esv_ml": auto["esv_ml"],
+        "auto_ef_percent": auto["ef_percent"],
+        "auto_at_expert_frames_ef_percent": auto_x["ef_percent"],
+    }
+    if epi:
+        d_epi, d_myo, e_myo_ml, a_myo_ml = [], [], 0.0, 0.0
+        for (z, t), m in sorted(epi.items()):
+            auto_epi = seg.blood[t, z] | seg.myocardium[t, z]
+            d_epi.append(dice(auto_epi, m))
+            if (z, t) in endo:
+                em = m & ~endo[(z, t)]
+                d_myo.append(dice(seg.myocardium[t, z], em))
+                e_myo_ml += float(em.sum()) * vox_ml
+                a_myo_ml += float(seg.myocardium[t, z].sum()) * vox_ml
+        out.update({
+            "mean_dice_epi": float(np.mean(d_epi)),
+            "mean_dice_myo": float(np.mean(d_myo)) if d_myo else None,
+            "expert_myo_mass_g_contoured": e_myo_ml * MYOCARDIUM_DENSITY_G_ML,
+            "auto_myo_mass_g_contoured": a_myo_ml * MYOCARDIUM_DENSITY_G_ML,
+        })
+    return out
+
+
+def apply_expert_contours(
+    seg: CardiacSegmentation,
+    endo: Mapping[tuple[int, int], np.ndarray],
+    epi: Mapping[tuple[int, int], np.ndarray] | None = None,
+) -> CardiacSegmentation:
+    """Copy of ``seg`` where contoured images take the expert masks and ED/ES the expert phases.
+
+    Images without an expert contour keep the automatic masks, so the whole ventricle is
+    still covered; the expert frames win because the experts chose them.
+    """
+    blood = seg.blood.copy()
+    myo = seg.myocardium.copy()
+    present = seg.present.copy()
+    for (z, t), m in endo.items():
+        blood[t, z] = m
+        present[t, z] = bool(m.any())
+        if epi is not None and (z, t) in epi:
+            myo[t, z] = epi[(z, t)] & ~m
+        else:
+            myo[t, z] &= ~m
+    ed, es, _ = _expert_frames(endo, seg.spacing_mm)
+    return CardiacSegmentation(
+        blood=blood, myocardium=myo, spacing_mm=seg.spacing_mm, ed_frame=ed, es_frame=es,
+        frame_interval_ms=seg.frame_interval_ms, slice_axis=seg.slice_axis, present=present,
+        start_slice=seg.start_slice, notes=seg.notes + ["expert contours used where supplied"],
+    )
+
+
+def cardiac_function_record(function: Mapping[str, Any], *, source: str, score: Mapping[str, Any] | None = None) -> dict:
+    """The ``cardiac_function`` entry of twin.json (rounded, units in the keys)."""
+
+    def r(x, nd=2):
+        return None if x is None else round(float(x), nd)
+
+    rec = {
+        "edv_ml": r(function["edv_ml"]),
+        "esv_ml": r(function["esv_ml"]),
+        "sv_ml": r(function["sv_ml"]),
+        "ef_percent": r(function["ef_percent"]),
+        "lv_mass_g": r(function.get("lv_mass_g")),
+        "ed_frame": int(function["ed_frame"]),
+        "es_frame": int(function["es_frame"]),
+        "slices_used": [int(z) for z in function.get("slices_used", [])],
+        "slice_spacing_mm": r(function.get("slice_spacing_mm"), 4),
+        "method": "summation of discs; myocardial density 1.05 g/ml",
+        "source": source,
+    }
+    if score is not None:
+        rec["expert_agreement"] = {
+            "mean_dice_endo": r(score.get("mean_dice_endo"), 4),
+            "n_images": int(score.get("n_images", 0)),
+            "expert_ef_percent": r(score.get("expert_ef_percent")),
+            "auto_ef_percent": r(score.get("auto_ef_percent")),
+        }
+    return rec
+
+
+# -------------------------------------------------------------------------- QC PNG
+
+
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndi.binary_erosion(mask)
+
+
+def overlay_png(
+    image: np.ndarray,
+    seg: CardiacSegmentation,
+    phase: int,
+    out_path: str | Path,
+    *,
+    expert: Mapping[tuple[int, int], np.ndarray] | None = None,
+    crop_mm: float = 120.0,
+) -> None:
+    """Deterministic PNG: all slices with an LV at ``phase`` side by side (apex..base order of
+    the slice axis), cropped around the LV, endocardium red, epicardium green, expert yellow.
+
+    ``image`` is the [T, Z, R, C] array (e.g. from :func:`cine_array`).
+    """
+    zs = [z for z in range(seg.n_slices) if seg.blood[phase, z].any()] or [seg.start_slice]
+    px = math.sqrt(seg.spacing_mm[0] * seg.spacing_mm[1])
+    half = int(round(crop_mm / px / 2))
+    centres = [_centroid(seg.blood[phase, z]) for z in zs if seg.blood[phase, z].any()]
+    cr, cc = (np.mean([c[0] for c in centres]), np.mean([c[1] for c in centres])) if centres else (
+        image.shape[2] / 2, image.shape[3] / 2)
+    r0, c0 = int(round(cr)) - half, int(round(cc)) - half
+    tiles = []
+    for z in zs:
+        im = np.asarray(image[phase, z], dtype=np.float64)
+        lo, hi = np.percentile(im, [1.0, 99.5])
+        g = np.clip((im - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(im)
+        rgb = np.repeat(np.rint(g * 255).astype(np.uint8)[..., None], 3, axis=2)
+        layers = [(seg.blood[phase, z], (255, 0, 0))]
+        if seg.myocardium[phase, z].any():
+            layers.append((seg.myocardium[phase, z] | seg.blood[phase, z], (0, 255, 0)))
+        if expert is not None and (z, phase) in expert:
+            layers.append((expert[(z, phase)], (255, 255, 0)))
+        for m, colour in layers:
+            rgb[_boundary(m)] = colour
+        pad = np.zeros((2 * half, 2 * half, 3), np.uint8)
+        rs, cs = slice(max(r0, 0), min(r0 + 2 * half, im.shape[0])), slice(max(c0, 0), min(c0 + 2 * half, im.shape[1]))
+        pad[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0] = rgb[rs, cs]
+        tiles.append(pad)
+    sheet = np.concatenate(tiles, axis=1)
+    png = sitk.GetImageFromArray(np.ascontiguousarray(sheet), isVector=True)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="twinflow-png-") as tmpdir:
+        tmp = Path(tmpdir) / "overlay.png"
+        sitk.WriteImage(png, str(tmp))
+        data = tmp.read_bytes()
+    write_bytes(out_path, data)
+
+
+def add_myocardium(seg: CardiacSegmentation, image: np.ndarray, phases: Sequence[int]) -> None:
+    """Fill ``seg.myocardium`` at further ``phases`` (e.g. the expert frames), in place.
+
+    ``image`` is the [T, Z, R, C] array of :func:`cine_array` (any intensity scale).
+    """
+    for t in sorted(set(int(p) for p in phases)):
+        for z in range(seg.n_slices):
+            if seg.blood[t, z].any() and not seg.myocardium[t, z].any():
+                seg.myocardium[t, z] = _myocardium(np.asarray(image[t, z], dtype=np.float32), seg.blood[t, z],
+                                                   seg.spacing_mm)
+
+
+def cine_array(cine: sitk.Image, slice_axis: int | None = None) -> np.ndarray:
+    """The [phase, slice, row, col] float32 array that :func:`segment_lv` works on."""
+    return _to_tzrc(cine, slice_axis)[0]
