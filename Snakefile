@@ -7,6 +7,11 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/ingest.smk"
+include: "rules/twin.smk"
+include: "rules/cohort.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:

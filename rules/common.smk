@@ -48,12 +48,22 @@ if config["demo"]["generate"]:
 else:
     DEMO_FILES = []
 _PRODUCED = set(DEMO_FILES)
+_PRODUCED_DIRS = {}
+for _f in DEMO_FILES:
+    _PRODUCED_DIRS.setdefault(os.path.dirname(_f), []).append(_f)
 
 
 def available(path):
     """A raw input as a Snakemake input if it exists (or a rule makes it); otherwise nothing,
-    and the job's script reports the missing file for that patient alone."""
-    if path and (path in _PRODUCED or os.path.exists(path)):
+    and the job's script reports the missing file for that patient alone.  A DICOM directory
+    that a rule of this workflow makes is represented by the files it will hold."""
+    if not path:
+        return []
+    if path in _PRODUCED:
+        return [path]
+    if path in _PRODUCED_DIRS and not os.path.exists(path):
+        return sorted(_PRODUCED_DIRS[path])
+    if os.path.exists(path):
         return [path]
     return []
 
@@ -86,5 +96,148 @@ def patient_ingest_outputs(pid):
     return out
 
 
+VALID_PATIENTS = [pid for pid in PATIENTS if pid not in COHORT.invalid]
+
+
 def all_targets():
-    return [f"{R}/{pid}/ingest/qc.json" for pid in PATIENTS] + [f"{R}/cohort/ingest_qc.tsv"]
+    out = [f"{R}/{pid}/ingest/qc.json" for pid in PATIENTS] + [f"{R}/cohort/ingest_qc.tsv"]
+    if config.get("twins", True):
+        for pid in PATIENTS:
+            out += twin_targets(pid)
+        out += [f"{R}/cohort/summary.tsv", f"{R}/cohort/index.html", f"{R}/ro-crate-metadata.json"]
+    out += [f"{R}/pipeline_info/software_versions.yaml", f"{R}/pipeline_info/config.yaml",
+            f"{R}/pipeline_info/sheets.tsv"]
+    return out
+
+
+onstart:
+    from twinflow.twin.runinfo import write_run_log
+
+    write_run_log(f"{R}/pipeline_info/run_log.jsonl", sys.argv[1:], "start")
+
+
+onsuccess:
+    from twinflow.twin.runinfo import write_run_log
+
+    write_run_log(f"{R}/pipeline_info/run_log.jsonl", sys.argv[1:], "success")
+
+
+onerror:
+    from twinflow.twin.runinfo import write_run_log
+
+    write_run_log(f"{R}/pipeline_info/run_log.jsonl", sys.argv[1:], "error")
+
+
+# ---------------------------------------------------------------- twin stages
+from twinflow.models import registry as tf_registry
+
+_MODELS = {}
+
+
+def model_of(pid):
+    name = COHORT.patients[pid]["twin_model"]
+    if name not in _MODELS:
+        _MODELS[name] = tf_registry.get(name)
+    return _MODELS[name]
+
+
+def module_of_patient(wc):
+    return tf_registry.module_of(COHORT.patients[wc.patient]["twin_model"])
+
+
+def model_code(wc):
+    return code_digest(module_of_patient(wc))
+
+
+def _stage_config(wc, stage):
+    name = COHORT.patients[wc.patient]["twin_model"]
+    return (config.get("models", {}).get(name) or {}).get(stage) or {}
+
+
+def _ctx_params(stage):
+    return dict(
+        row=lambda wc: COHORT.patients[wc.patient],
+        images=lambda wc: COHORT.images.get(wc.patient, []),
+        treatments=lambda wc: COHORT.treatments.get(wc.patient, []),
+        results_dir=lambda wc: os.path.join(R, wc.patient),
+        model_config=lambda wc: _stage_config(wc, stage),
+    )
+
+
+CTX_PARAMS = _ctx_params(None)
+
+
+def _ctx(pid):
+    from twinflow.models.base import PatientContext
+
+    return PatientContext(patient_id=pid, row=COHORT.patients[pid], images=COHORT.images.get(pid, []),
+                          treatments=COHORT.treatments.get(pid, []), results=__import__("pathlib").Path(R) / pid)
+
+
+def segment_visits(pid):
+    return model_of(pid).segment_visits(_ctx(pid))
+
+
+def _visit_images(pid, visit):
+    out = []
+    for row in COHORT.images.get(pid, []):
+        if row.visit == visit:
+            base = f"{R}/{pid}/ingest/imaging/{visit}/{row.series}"
+            out.append(f"{base}.nii.gz")
+            if row.label_path:
+                if os.path.isdir(row.label_path):
+                    out += [row.path, row.label_path]   # raw DICOM + contour folder (cardiac experts)
+                else:
+                    out.append(f"{base}.label.nii.gz")
+    return out
+
+
+def segment_inputs(wc):
+    pid = wc.patient
+    out = _visit_images(pid, wc.visit)
+    m = model_of(pid)
+    if m.uses_previous_segmentation:
+        visits = segment_visits(pid)
+        i = visits.index(wc.visit)
+        if i > 0:
+            out.append(f"{R}/{pid}/segment/{visits[i - 1]}")
+    return out
+
+
+def pgx_inputs(wc):
+    p = COHORT.patients[wc.patient]
+    out = [f"{R}/{wc.patient}/ingest/qc.json"]
+    for kind, key in (("germline", "germline_vcf"), ("somatic", "somatic_vcf")):
+        if p.get(key):
+            out.append(f"{R}/{wc.patient}/ingest/{kind}.tsv")
+    if p.get("labs"):
+        out.append(f"{R}/{wc.patient}/ingest/labs.tsv")
+    return out
+
+
+def estimate_inputs(wc):
+    pid = wc.patient
+    out = [f"{R}/{pid}/segment/{v}" for v in segment_visits(pid)]
+    out += [f for v, _ in _ctx(pid).visits() for f in _visit_images(pid, v)]
+    out.append(f"{R}/{pid}/pgx/record.json")
+    if COHORT.patients[pid].get("labs"):
+        out.append(f"{R}/{pid}/ingest/labs.tsv")
+    return sorted(set(out))
+
+
+def twin_inputs(wc):
+    pid = wc.patient
+    out = [f"{R}/{pid}/estimate", f"{R}/{pid}/simulate", f"{R}/{pid}/pgx/record.json", f"{R}/{pid}/ingest/qc.json"]
+    out += [f"{R}/{pid}/segment/{v}" for v in segment_visits(pid)]
+    return out
+
+
+def resolved_config(wc):
+    name = COHORT.patients[wc.patient]["twin_model"]
+    return {"models": {name: config.get("models", {}).get(name) or {}}, "ingest": config.get("ingest", {})}
+
+
+def twin_targets(pid):
+    if pid in COHORT.invalid:
+        return [f"{R}/{pid}/ingest/qc.json"]
+    return [f"{R}/{pid}/twin/twin.json", f"{R}/{pid}/report.html"]

@@ -23,6 +23,45 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from twinflow.twin.verify import verify
+
+    status = 0
+    for d in args.twin_dirs:
+        rep = verify(d, resimulate=not args.hashes_only)
+        print("\n".join(rep.lines()))
+        status = status or (0 if rep.ok else 1)
+    return status
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from twinflow.models import registry
+    from twinflow.twin.artefact import load
+    from twinflow.twin.verify import verify
+
+    rep = verify(args.twin_dir, resimulate=False)
+    if not rep.ok:
+        print("\n".join(rep.lines()), file=sys.stderr)
+        return 1
+    doc = load(args.twin_dir)
+    model = registry.get(doc["model"]["name"])
+    try:
+        files = model.simulate_arm(Path(args.twin_dir), doc, args.arm)
+    except KeyError as exc:
+        print(f"twinflow: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    if args.out:
+        from twinflow.io.atomic import write_bytes
+
+        for rel, data in files.items():
+            write_bytes(Path(args.out) / rel, data)
+            print(Path(args.out) / rel)
+    else:
+        for data in files.values():
+            sys.stdout.write(data.decode())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twinflow", description="Patient digital twins: pipeline utilities.")
     p.add_argument("--version", action="version", version=f"twinflow {__version__}")
@@ -32,10 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sheets-only", action="store_true",
                    help="write only the three sheets (the workflow's demo_cohort rule makes the data)")
     d.set_defaults(func=_demo)
+    v = sub.add_parser("verify", help="check a twin artefact's hashes and re-run its simulations from it alone")
+    v.add_argument("twin_dirs", nargs="+", metavar="TWIN_DIR", help="results/<patient>/twin")
+    v.add_argument("--hashes-only", action="store_true", help="check hashes, do not re-simulate")
+    v.set_defaults(func=_verify)
+    sm = sub.add_parser("simulate", help="run one treatment arm from a twin artefact")
+    sm.add_argument("twin_dir", metavar="TWIN_DIR")
+    sm.add_argument("--arm", required=True, help="arm name, e.g. no_treatment, hypo_40gy_15fx, metoprolol_50mg_bid")
+    sm.add_argument("--out", help="folder for the result files (default: print the table)")
+    sm.set_defaults(func=_simulate)
+    g = sub.add_parser("pgx", help="call pharmacogene diplotypes/phenotypes from a germline VCF", add_help=False)
+    g.set_defaults(func=None)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pgx"]:
+        from twinflow.pgx.cli import main as pgx_main
+
+        return pgx_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

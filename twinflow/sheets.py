@@ -41,7 +41,8 @@ ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """Patient ids, visit labels and series names become folder and file names: keep them safe."""
 
 PATIENT_COLUMNS = ("patient_id", "twin_model", "sex", "age_years", "height_cm", "weight_kg")
-PATIENT_OPTIONAL = ("germline_vcf", "germline_sample", "somatic_vcf", "labs", "labs_subject")
+PATIENT_OPTIONAL = ("germline_vcf", "germline_sample", "somatic_vcf", "labs", "labs_subject",
+                    "pgx_missing_as_reference")
 PATIENT_NUMERIC = ("age_years", "height_cm", "weight_kg")
 IMAGING_COLUMNS = ("patient_id", "visit", "date", "series", "path")
 IMAGING_OPTIONAL = ("label_path", "dicom_series", "roi")

@@ -28,3 +28,14 @@ def run_script(snakemake: Any, main: Callable[[Any], Any]) -> None:
     except InputError as exc:
         log.error("%s", exc)
         raise SystemExit(1) from None
+
+
+def patient_context(snakemake: Any):
+    """The :class:`~twinflow.models.base.PatientContext` a stage script receives via params."""
+    from pathlib import Path
+
+    from twinflow.models.base import PatientContext
+
+    p = snakemake.params
+    return PatientContext(patient_id=snakemake.wildcards.patient, row=p.row, images=list(p.images),
+                          treatments=list(p.treatments), results=Path(p.results_dir), config=dict(p.model_config or {}))

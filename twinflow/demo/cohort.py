@@ -94,7 +94,8 @@ PATIENTS: tuple[DemoPatient, ...] = (
         "ONC001", "F", 54, 165.0, 62.0, (28.0, 14.0, 28.0), 150,
         GrowthParams(d_w_mm2_day=0.20, k_per_day=0.045, alpha_per_gy=0.030, kappa_l_per_mg_h=0.002),
         "2024-03-04", (0, 21, 84, 154), 28, 30, 2.0, 75.0, 2, 150.0, "nifti_ras", False,
-        germline={"rs3918290": "0/1", "rs4244285": "0/1", "rs12248560": "0/1", "rs9923231": "0/1"},
+        germline={"rs3918290": "0/1", "rs4244285": "0|1", "rs12769205": "0|1", "rs3758581": "1|1",
+                  "rs12248560": "1|0", "rs9923231": "0/1"},
         somatic=("IDH1_R132H",),
         labs={"creatinine": 68.0, "bilirubin_total": 9.0, "albumin": 41.0, "alt": 22.0, "ast": 25.0,
               "neutrophils": 4.1, "platelets": 245.0, "haemoglobin": 128.0,
@@ -104,7 +105,7 @@ PATIENTS: tuple[DemoPatient, ...] = (
         "ONC002", "M", 67, 178.0, 84.0, (-30.0, -38.0, 32.0), 130,
         GrowthParams(d_w_mm2_day=0.12, k_per_day=0.060, alpha_per_gy=0.040, kappa_l_per_mg_h=0.0015),
         "2024-05-06", (0, 21, 70), 28, 15, 2.67, 75.0, 0, 0.0, "nrrd_lps", True,
-        germline={"rs1800460": "0/1", "rs1142345": "0/1", "rs9923231": "1/1", "rs1057910": "0/1"},
+        germline={"rs1800460": "0|1", "rs1142345": "0|1", "rs9923231": "1/1", "rs1057910": "0/1"},
         somatic=(),
         labs={"creatinine": 112.0, "bilirubin_total": 14.0, "albumin": 37.0, "alt": 35.0, "ast": 31.0,
               "neutrophils": 3.2, "platelets": 190.0, "haemoglobin": 141.0,
@@ -173,12 +174,20 @@ def data_files(data_dir: str | Path) -> list[str]:
         if p.somatic:
             out += [str(d / p.patient_id / "somatic.vcf.gz"), str(d / p.patient_id / "somatic.vcf.gz.tbi")]
         out.append(str(d / p.patient_id / "labs.csv"))
+    from twinflow.demo import cardiac
+
+    for cp in cardiac.CARDIAC_PATIENTS:
+        out += cardiac.cine_files(d, cp)
+        out += [str(d / cp.patient_id / "germline.vcf.gz"), str(d / cp.patient_id / "germline.vcf.gz.tbi"),
+                str(d / cp.patient_id / "labs.csv")]
     return out
 
 
 def truth_files(data_dir: str | Path) -> list[str]:
+    from twinflow.demo.cardiac import CARDIAC_PATIENTS
+
     d = Path(data_dir) / "truth"
-    return [str(d / p.patient_id / "truth.json") for p in PATIENTS]
+    return [str(d / p.patient_id / "truth.json") for p in PATIENTS + CARDIAC_PATIENTS]
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -345,9 +354,11 @@ TREATMENT_SHEET_COLUMNS = ["patient_id", "date", "kind", "agent", "dose", "unit"
 
 
 def sheets_text(data_rel: str = "data") -> dict[str, str]:
+    from twinflow.demo import cardiac
+
     prows, irows, trows = [], [], []
-    for p in PATIENTS:
-        a, b, c = sheet_rows(p, data_rel)
+    for p in PATIENTS + cardiac.CARDIAC_PATIENTS:
+        a, b, c = (sheet_rows if isinstance(p, DemoPatient) else cardiac.sheet_rows)(p, data_rel)
         prows.append(a)
         irows += b
         trows += c
@@ -376,13 +387,15 @@ def _lab_rows(p: DemoPatient) -> list[tuple[str, str, float]]:
     return rows
 
 
-def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIENTS, noise: bool = True) -> dict:
+def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIENTS, noise: bool = True,
+             cardiac: bool = True) -> dict:
     """Write every demo data file and the ground truth under ``data_dir``.
 
     ``noise=False`` writes noise-free images (for exact-recovery tests); the default is the
     demo's documented noise."""
     from twinflow.demo.germline import write_germline_vcf, write_somatic_vcf, SOMATIC_HOTSPOTS
     from twinflow.demo.labs import write_demo_labs
+    from twinflow.pgx.tables import GENES as PGX_GENES
 
     data_dir = Path(data_dir)
     anat = load_anatomy()
@@ -409,7 +422,7 @@ def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIEN
                            "enhancing_ml": float((lab == 1).sum() * vox_ml),
                            "t2_ml": float((lab > 0).sum() * vox_ml),
                            "total_cells_fraction_ml": float(u.sum() * vox_ml)})
-        write_germline_vcf(pdir / "germline.vcf.gz", p.germline, sample=p.patient_id)
+        write_germline_vcf(pdir / "germline.vcf.gz", p.germline, sample=p.patient_id, panel_genes=PGX_GENES)
         if p.somatic:
             calls = [(h.chrom, h.pos, h.ref, h.alt, 0.31, 180) for h in SOMATIC_HOTSPOTS
                      if f"{h.gene}_{h.protein}" in p.somatic]
@@ -434,4 +447,9 @@ def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIEN
         }
         write_json(tdir / "truth.json", truth_doc)
         summary[p.patient_id] = visits
+    if cardiac:
+        from twinflow.demo import cardiac as demo_cardiac
+
+        for cp in demo_cardiac.CARDIAC_PATIENTS:
+            summary[cp.patient_id] = demo_cardiac.generate(data_dir, cp, noise=noise)
     return summary

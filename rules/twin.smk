@@ -1,0 +1,119 @@
+# Generic twin stages: segment -> (pgx) -> estimate -> simulate -> twin -> report.
+# Every patient's model (patients.tsv: twin_model) implements twinflow.models.base.TwinModel;
+# a new kind of twin is a new module in twinflow/models, not a new rule.
+
+
+rule segment:
+    input:
+        segment_inputs,
+    output:
+        directory(f"{R}/{{patient}}/segment/{{visit}}"),
+    log:
+        f"{LOGS}/segment/{{patient}}/{{visit}}.log",
+    benchmark:
+        f"{BENCH}/segment/{{patient}}/{{visit}}.tsv"
+    params:
+        **_ctx_params("segment"),
+        visit=lambda wc: wc.visit,
+        code=model_code,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/segment.py"
+
+
+rule pgx_record:
+    input:
+        pgx_inputs,
+    output:
+        json=f"{R}/{{patient}}/pgx/record.json",
+        tsv=f"{R}/{{patient}}/pgx/record.tsv",
+    log:
+        f"{LOGS}/pgx_record/{{patient}}.log",
+    benchmark:
+        f"{BENCH}/pgx_record/{{patient}}.tsv"
+    params:
+        **CTX_PARAMS,
+        code=code_digest("twinflow.pgx.record"),
+    conda:
+        "../envs/pgx.yaml"
+    script:
+        "../scripts/pgx_record.py"
+
+
+rule estimate:
+    input:
+        estimate_inputs,
+    output:
+        directory(f"{R}/{{patient}}/estimate"),
+    log:
+        f"{LOGS}/estimate/{{patient}}.log",
+    benchmark:
+        f"{BENCH}/estimate/{{patient}}.tsv"
+    params:
+        **_ctx_params("estimate"),
+        code=model_code,
+    threads: 2
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/estimate.py"
+
+
+rule simulate:
+    input:
+        estimate=f"{R}/{{patient}}/estimate",
+        pgx=f"{R}/{{patient}}/pgx/record.json",
+    output:
+        directory(f"{R}/{{patient}}/simulate"),
+    log:
+        f"{LOGS}/simulate/{{patient}}.log",
+    benchmark:
+        f"{BENCH}/simulate/{{patient}}.tsv"
+    params:
+        **_ctx_params("simulate"),
+        code=model_code,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/simulate.py"
+
+
+rule twin:
+    input:
+        twin_inputs,
+    output:
+        f"{R}/{{patient}}/twin/twin.json",
+    log:
+        f"{LOGS}/twin/{{patient}}.log",
+    benchmark:
+        f"{BENCH}/twin/{{patient}}.tsv"
+    params:
+        **CTX_PARAMS,
+        resolved_config=resolved_config,
+        code=lambda wc: code_digest("twinflow.twin.build", module_of_patient(wc)),
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/twin.py"
+
+
+rule patient_report:
+    input:
+        twin=f"{R}/{{patient}}/twin/twin.json",
+        qc=f"{R}/{{patient}}/ingest/qc.json",
+    output:
+        report(
+            f"{R}/{{patient}}/report.html",
+            caption="../report/patient.rst",
+            category="Patients",
+            labels={"patient": "{patient}"},
+        ),
+    log:
+        f"{LOGS}/patient_report/{{patient}}.log",
+    params:
+        code=lambda wc: code_digest("twinflow.report.html", module_of_patient(wc)),
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/patient_report.py"

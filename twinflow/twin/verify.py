@@ -1,0 +1,65 @@
+"""``twinflow verify``: check a twin artefact's hashes and re-run its simulations from it alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twinflow.models import registry
+from twinflow.twin.artefact import ENTRY, load, sha256_file, validate
+
+
+@dataclass
+class VerifyReport:
+    twin_dir: str
+    checked_files: int = 0
+    resimulated_files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        head = (f"{self.twin_dir}: OK: {self.checked_files} file hashes match, "
+                f"{self.resimulated_files} re-simulated file(s) byte-identical") if self.ok else \
+               f"{self.twin_dir}: FAILED: {len(self.problems)} problem(s)"
+        return [head] + [f"  {p}" for p in self.problems]
+
+
+def verify(twin_dir: str | Path, *, resimulate: bool = True) -> VerifyReport:
+    twin_dir = Path(twin_dir)
+    rep = VerifyReport(str(twin_dir))
+    try:
+        doc = load(twin_dir)
+    except FileNotFoundError:
+        rep.problems.append(f"{ENTRY}: missing")
+        return rep
+    except ValueError as exc:
+        rep.problems.append(f"{ENTRY}: not valid JSON ({exc})")
+        return rep
+    rep.problems += [f"{ENTRY}: schema: {p}" for p in validate(doc)]
+    manifest = doc.get("manifest", {})
+    for rel, digest in sorted(manifest.items()):
+        f = twin_dir / rel
+        if not f.is_file():
+            rep.problems.append(f"{rel}: listed in the manifest but missing")
+            continue
+        rep.checked_files += 1
+        if sha256_file(f) != digest:
+            rep.problems.append(f"{rel}: SHA-256 differs from the manifest")
+    present = {f.relative_to(twin_dir).as_posix() for f in twin_dir.rglob("*") if f.is_file()}
+    for rel in sorted(present - set(manifest) - {ENTRY}):
+        rep.problems.append(f"{rel}: present but not in the manifest")
+    if resimulate and not rep.problems:
+        model = registry.get(doc["model"]["name"])
+        for sim in doc.get("simulations", []):
+            produced = model.resimulate(twin_dir, doc, sim["name"])
+            for rel in sim["outputs"]:
+                if rel not in produced:
+                    rep.problems.append(f"{rel}: simulation {sim['name']} did not produce it")
+                elif produced[rel] != (twin_dir / rel).read_bytes():
+                    rep.problems.append(f"{rel}: re-simulation of {sim['name']} differs from the stored file")
+                else:
+                    rep.resimulated_files += 1
+    return rep
