@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twinflow.models.cardiac import (  # noqa: E402
-    DEFAULT_ARMS, DEFAULT_PARAMS, Circulation, calibrate, simulate_arms, synthetic_patient,
-)
+from twinflow.models.cardiac.arms import DEFAULT_ARMS, simulate_arms  # noqa: E402
+from twinflow.models.cardiac.calibrate import calibrate, synthetic_patient  # noqa: E402
+from twinflow.models.cardiac.circulation import DEFAULT_PARAMS, Circulation  # noqa: E402
 
 TRUTH = dict(lv_emax_mmhg_ml=2.1, v_stressed_ml=1350.0, r_sys_mmhg_s_ml=1.25, c_sa_ml_mmhg=1.2, hr_bpm=62.0)
 

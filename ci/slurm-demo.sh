@@ -20,7 +20,9 @@
 #
 # Environment: SLURM_DEMO_KEEP=1 keeps the temporary folder (logs, both runs) for inspection;
 # SLURM_DEMO_TMP=DIR puts it under DIR (default: $TMPDIR or /tmp);
-# SLURM_DEMO_TIMEOUT=SECONDS limits each snakemake run (default 1200).
+# SLURM_DEMO_TIMEOUT=SECONDS limits each snakemake run (default 1200);
+# SLURM_DEMO_PATIENTS=ID,ID restricts both runs to these demo patients (CI uses one of each
+# twin model to keep its cost down; unset = the whole demo cohort).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -211,11 +213,18 @@ timed "daemon start" start_cluster
 
 # --------------------------------------------------------------------------- 3. two runs
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-new_workdir() {  # a fresh folder with the demo sheets and the repository's config
+new_workdir() {  # a fresh folder with the demo sheets (optionally a subset) and the repository's config
   mkdir -p "$1"
   cp "$REPO/config/config.yaml" "$1/config.yaml"
   "$PY" -c 'import sys; from pathlib import Path; from twinflow.demo import cohort
-cohort.write_sheets(Path(sys.argv[1]) / "demo")' "$1"
+d = Path(sys.argv[1]) / "demo"
+cohort.write_sheets(d)
+keep = [p for p in sys.argv[2].split(",") if p]
+if keep:
+    for name in ("patients.tsv", "imaging.tsv", "treatments.tsv"):
+        lines = (d / name).read_text().splitlines(True)
+        (d / name).write_text("".join([lines[0]] + [l for l in lines[1:] if l.split("\t", 1)[0] in keep]))
+' "$1" "${SLURM_DEMO_PATIENTS:-}"
 }
 snake() {  # snake WORKDIR LOGNAME ARGS...
   local wd="$1" log="$2"

@@ -62,7 +62,7 @@ rule run_crate:
         f"{LOGS}/run_crate.log",
     params:
         sheets=config["sheets"],
-        snakefile=workflow.main_snakefile,
+        snakefile=os.path.basename(workflow.main_snakefile),
         run_log=f"{R}/pipeline_info/run_log.jsonl",
         code=code_digest("twinflow.twin.runinfo"),
     conda:

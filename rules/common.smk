@@ -98,6 +98,15 @@ def patient_ingest_outputs(pid):
 
 VALID_PATIENTS = [pid for pid in PATIENTS if pid not in COHORT.invalid]
 
+# Cohort-level bookkeeping runs on the submit host, never as a cluster job.
+localrules:
+    all,
+    cohort_qc,
+    cohort_summary,
+    cohort_index,
+    pipeline_info,
+    run_crate,
+
 
 def all_targets():
     out = [f"{R}/{pid}/ingest/qc.json" for pid in PATIENTS] + [f"{R}/cohort/ingest_qc.tsv"]
@@ -145,8 +154,11 @@ def module_of_patient(wc):
     return tf_registry.module_of(COHORT.patients[wc.patient]["twin_model"])
 
 
-def model_code(wc):
-    return code_digest(module_of_patient(wc))
+def stage_code(stage):
+    def digest(wc):
+        return tf_registry.stage_digest(COHORT.patients[wc.patient]["twin_model"], stage)
+
+    return digest
 
 
 def _stage_config(wc, stage):

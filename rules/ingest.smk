@@ -92,6 +92,8 @@ rule patient_qc:
         f"{R}/{{patient}}/ingest/qc.json",
     log:
         f"{LOGS}/patient_qc/{{patient}}.log",
+    benchmark:
+        f"{BENCH}/patient_qc/{{patient}}.tsv"
     params:
         error=lambda wc: COHORT.invalid.get(wc.patient),
         patient=lambda wc: COHORT.patients[wc.patient],
@@ -111,6 +113,8 @@ rule cohort_qc:
         f"{R}/cohort/ingest_qc.tsv",
     log:
         f"{LOGS}/cohort_qc.log",
+    benchmark:
+        f"{BENCH}/cohort_qc.tsv"
     params:
         code=code_digest("twinflow.qc"),
     conda:

@@ -15,7 +15,7 @@ rule segment:
     params:
         **_ctx_params("segment"),
         visit=lambda wc: wc.visit,
-        code=model_code,
+        code=stage_code("segment"),
     conda:
         "../envs/model.yaml"
     script:
@@ -52,7 +52,7 @@ rule estimate:
         f"{BENCH}/estimate/{{patient}}.tsv"
     params:
         **_ctx_params("estimate"),
-        code=model_code,
+        code=stage_code("estimate"),
     threads: 2
     conda:
         "../envs/model.yaml"
@@ -72,7 +72,7 @@ rule simulate:
         f"{BENCH}/simulate/{{patient}}.tsv"
     params:
         **_ctx_params("simulate"),
-        code=model_code,
+        code=stage_code("simulate"),
     conda:
         "../envs/model.yaml"
     script:
@@ -91,7 +91,7 @@ rule twin:
     params:
         **CTX_PARAMS,
         resolved_config=resolved_config,
-        code=lambda wc: code_digest("twinflow.twin.build", module_of_patient(wc)),
+        code=stage_code("twin"),
     conda:
         "../envs/model.yaml"
     script:
@@ -112,7 +112,7 @@ rule patient_report:
     log:
         f"{LOGS}/patient_report/{{patient}}.log",
     params:
-        code=lambda wc: code_digest("twinflow.report.html", module_of_patient(wc)),
+        code=stage_code("report"),
     conda:
         "../envs/model.yaml"
     script:

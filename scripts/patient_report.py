@@ -13,7 +13,7 @@ def main(sm):
     twin = json.loads(Path(sm.input.twin).read_text())
     qc = json.loads(Path(sm.input.qc).read_text())
     figs = registry.get(twin["model"]["name"]).figures(twin_dir, twin)
-    patient_report(sm.output[0], twin=twin, qc=qc, figures=figs, pgx=(twin.get("pgx") or {}).get("pgx"))
+    patient_report(sm.output[0], twin=twin, qc=qc, figures=figs, pgx=twin.get("pgx"))
 
 
 run_script(snakemake, main)  # noqa: F821

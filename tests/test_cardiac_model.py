@@ -10,10 +10,10 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from twinflow.errors import InputError
-from twinflow.models.cardiac import (
-    DEFAULT_ARMS, DEFAULT_PARAMS, Arm, Circulation, Regimen, apply_effect, calibrate, pk_model,
-    resolve_phenotype, simulate_arms, steady_state_exposure, synthetic_patient, targets_from_labs,
-)
+from twinflow.models.cardiac.arms import DEFAULT_ARMS, Arm, apply_effect, simulate_arms
+from twinflow.models.cardiac.calibrate import calibrate, synthetic_patient, targets_from_labs
+from twinflow.models.cardiac.circulation import DEFAULT_PARAMS, Circulation
+from twinflow.models.cardiac.drugs import Regimen, pk_model, resolve_phenotype, steady_state_exposure
 from twinflow.models.cardiac.circulation import atrial_activation, pressures, ventricular_activation
 from twinflow.models.cardiac.drugs import NM_PK, effect_site_concentration
 

@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from twinflow.io.imaging import canonicalise, ras_affine, read_image
 from twinflow.segment import oncology as onc
-from twinflow.segment import (
+from twinflow.segment.oncology import (
     convert_labels,
     overlay_png,
     parse_roi,

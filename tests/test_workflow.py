@@ -1,9 +1,12 @@
-"""The workflow end to end: the demo cohort in a temporary folder, error isolation, incrementality."""
+"""The workflow end to end on the demo cohort: twins, verification, determinism,
+incremental re-runs and error isolation."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,75 +16,209 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from twinflow.demo import cohort
+from twinflow.demo.cardiac import CARDIAC_PATIENTS
+from twinflow.twin.artefact import validate
+from twinflow.twin.verify import verify
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
-
-CONFIG = """sheets:
-  patients: {sheets}/patients.tsv
-  imaging: {sheets}/imaging.tsv
-  treatments: {sheets}/treatments.tsv
-results: out
-demo:
-  generate: {generate}
-  outdir: demo/data
-"""
+ALL_PATIENTS = [p.patient_id for p in cohort.PATIENTS] + [p.patient_id for p in CARDIAC_PATIENTS]
+PER_PATIENT_RULES = {"ingest_image", "ingest_label", "ingest_variants", "ingest_labs", "patient_qc", "segment",
+                     "pgx_record", "estimate", "simulate", "twin", "patient_report"}
+COHORT_RULES = {"cohort_qc", "cohort_summary", "cohort_index", "run_crate", "pipeline_info", "all"}
+RUN_LEVEL = ("logs", "benchmarks", "pipeline_info")
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+def write_config(wd: Path, sheets: str = "demo", generate: bool = True, **overrides) -> Path:
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["sheets"] = {k: f"{sheets}/{k}.tsv" for k in ("patients", "imaging", "treatments")}
+    cfg["results"] = "out"
+    cfg["demo"] = {"generate": generate, "outdir": "demo/data"}
+    cfg.update(overrides)
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return wd / "config.yaml"
+
+
+def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile", timeout: int = 2400):
+    env = dict(os.environ, PYTHONPATH=str(snakefile.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir),
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=1500)
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(r: subprocess.CompletedProcess) -> set[tuple[str, str]]:
+    """(rule, patient or '') of every job in a dry run's output."""
+    out = r.stdout + r.stderr
+    jobs = set()
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", out, re.M):
+        w = re.search(r"wildcards:.*?patient=([A-Za-z0-9_-]+)", m.group(2))
+        jobs.add((m.group(1), w.group(1) if w else ""))
+    return jobs
+
+
+def tree_digests(root: Path, skip=RUN_LEVEL) -> dict[str, bytes]:
+    out = {}
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(root)
+        if f.is_file() and rel.parts[0] not in skip and f.name not in (".snakemake_timestamp", "ro-crate-metadata.json"):
+            out[rel.as_posix()] = f.read_bytes()
+    return out
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("wf")
     cohort.write_sheets(wd / "demo")
-    (wd / "config.yaml").write_text(CONFIG.format(sheets="demo", generate="true"))
+    write_config(wd)
     r = snakemake(wd)
-    assert r.returncode == 0, r.stderr[-4000:]
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
     return wd
 
 
+# ------------------------------------------------------------------------- end to end
+
 def test_demo_cohort_runs_end_to_end(demo_run):
-    wd = demo_run
-    table = pd.read_csv(wd / "out" / "cohort" / "ingest_qc.tsv", sep="\t")
-    assert list(table["patient_id"]) == [p.patient_id for p in cohort.PATIENTS]
+    out = demo_run / "out"
+    table = pd.read_csv(out / "cohort" / "ingest_qc.tsv", sep="\t")
+    assert sorted(table["patient_id"]) == sorted(ALL_PATIENTS)
     for p in cohort.PATIENTS:
-        q = json.loads((wd / "out" / p.patient_id / "ingest" / "qc.json").read_text())
+        q = json.loads((out / p.patient_id / "ingest" / "qc.json").read_text())
         assert len(q["visits"]) == len(p.visit_days)
         assert set(q["visits"][0]["series"]) == set(cohort.SERIES + cohort.TISSUE_SERIES)
         assert all(set(v["series"]) == set(cohort.SERIES) for v in q["visits"][1:])
-        assert q["variants"]["germline"]["n_rows"] == 21
         assert q["treatments"]["n_rt_fractions"] == p.rt_fractions
-        for v in q["visits"]:
-            for s in cohort.SERIES:
-                base = wd / "out" / p.patient_id / "ingest" / "imaging" / v["visit"] / s
-                assert base.with_suffix(".png").is_file()
     row = table.set_index("patient_id").loc["ONC002"]
     assert row["n_expert_labels"] == 3 and row["rt_total_gy"] == pytest.approx(40.05)
+    summary = pd.read_csv(out / "cohort" / "summary.tsv", sep="\t")
+    assert sorted(summary["patient_id"]) == sorted(ALL_PATIENTS)
+    for pid in ALL_PATIENTS:
+        assert (out / pid / "report.html").stat().st_size > 10_000
+    assert (out / "cohort" / "index.html").is_file()
+    for f in ("software_versions.yaml", "config.yaml", "sheets.tsv", "run_log.jsonl"):
+        assert (out / "pipeline_info" / f).is_file()
+    crate = json.loads((out / "ro-crate-metadata.json").read_text())
+    ids = {e["@id"]: e for e in crate["@graph"]}
+    assert "ONC001/twin/twin.json" in ids and ids["ONC001/twin/twin.json"]["sha256"]
+    inputs = [e for e in crate["@graph"] if str(e["@id"]).startswith("#input-")]
+    assert inputs and all("sha256" in e and not str(e["@id"]).startswith("/") for e in inputs)
+    assert not any((out / x).exists() for x in ("demo", "data"))   # raw data never copied into the crate
 
 
 def test_every_storage_orientation_comes_out_canonical_and_aligned(demo_run):
     """NIfTI RAS, NRRD LPS and NIfTI LAS inputs of the same anatomy give the same RAS volume."""
-    wd = demo_run
     masks = []
     for p in cohort.PATIENTS:
-        img = nib.load(wd / "out" / p.patient_id / "ingest" / "imaging" / "V1" / "brain_mask.nii.gz")
+        img = nib.load(demo_run / "out" / p.patient_id / "ingest" / "imaging" / "V1" / "brain_mask.nii.gz")
         assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
         masks.append((np.asarray(img.dataobj) > 0, img.affine))
     for m, aff in masks[1:]:
         assert np.allclose(aff, masks[0][1], atol=1e-4)
         assert np.array_equal(m, masks[0][0])
-    # the ingested expert label equals the ground truth label voxel for voxel
-    lab = np.asarray(nib.load(wd / "out" / "ONC002" / "ingest" / "imaging" / "V2" / "T1post.label.nii.gz").dataobj)
-    truth = np.asarray(nib.load(wd / "demo" / "data" / "truth" / "ONC002" / "V2_label.nii.gz").dataobj)
+    lab = np.asarray(nib.load(demo_run / "out" / "ONC002" / "ingest" / "imaging" / "V2" / "T1post.label.nii.gz").dataobj)
+    truth = np.asarray(nib.load(demo_run / "demo" / "data" / "truth" / "ONC002" / "V2_label.nii.gz").dataobj)
     assert np.array_equal(lab, truth)
 
+
+def test_twins_recover_the_generating_parameters(demo_run):
+    """Through the whole pipeline (automatic segmentation, noisy images), the identifiable
+    parameters come back within 5 % of the values that generated the demo patients."""
+    for pid in ("ONC001", "ONC002", "ONC003", "CAR001"):
+        twin = json.loads((demo_run / "out" / pid / "twin" / "twin.json").read_text())
+        truth = json.loads((demo_run / "demo" / "data" / "truth" / pid / "truth.json").read_text())
+        gen = truth.get("estimable_truth") or truth["parameters"]
+        checked = 0
+        for name, p in twin["parameters"].items():
+            if p.get("estimated") and p.get("identifiable") and name in gen and gen[name]:
+                assert p["value"] == pytest.approx(gen[name], rel=0.05), (pid, name, p["value"], gen[name])
+                checked += 1
+        assert checked >= 2, pid
+
+
+def test_twin_contents(demo_run):
+    out = demo_run / "out"
+    for pid in ALL_PATIENTS:
+        doc = json.loads((out / pid / "twin" / "twin.json").read_text())
+        assert validate(doc) == [], pid
+        assert doc["patient_id"] == pid and doc["inputs"] and doc["software"]["packages"]["numpy"]
+        assert all(not i["path"].startswith("/") for i in doc["inputs"])
+    onc = json.loads((out / "ONC001" / "twin" / "twin.json").read_text())
+    f = onc["forecast"][0]
+    assert f["visit"] == "V4" and set(f) >= {"visit", "dice", "ccc", "volume_rel_error", "cell_count_rel_error"}
+    assert f["dice"] > 0.8
+    car = json.loads((out / "CAR001" / "twin" / "twin.json").read_text())
+    cf = car["cardiac_function"]
+    truth = json.loads((demo_run / "demo" / "data" / "truth" / "CAR001" / "truth.json").read_text())
+    assert cf["ef_percent"] == pytest.approx(truth["model_truth"]["ef_pct"], abs=3.0)
+    assert {g["gene"]: g["phenotype"] for g in car["pgx"]["pgx"]["genes"]}["CYP2D6"] == "Intermediate Metabolizer"
+    arms = pd.read_csv(out / "CAR001" / "twin" / "results" / "arms.tsv", sep="\t")
+    trough = arms[arms["timepoint"] == "trough"].set_index("arm")
+    assert trough.loc["metoprolol_100mg_bid", "hr_bpm"] < trough.loc["no_drug", "hr_bpm"]
+
+
+def test_verify_reproduces_twins_from_the_artefact_alone(demo_run, tmp_path):
+    for pid in ALL_PATIENTS:
+        rep = verify(demo_run / "out" / pid / "twin")
+        assert rep.ok, rep.lines()
+        assert rep.resimulated_files >= 1
+    # a copy far from the raw data and results verifies too; tampering is caught and named
+    copy = tmp_path / "ONC002-twin"
+    shutil.copytree(demo_run / "out" / "ONC002" / "twin", copy)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "twinflow.cli", "verify", str(copy)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    arms = copy / "results" / "arms.tsv"
+    data = bytearray(arms.read_bytes())
+    data[-2] = ord("7") if data[-2] != ord("7") else ord("8")
+    arms.write_bytes(bytes(data))
+    r = subprocess.run([sys.executable, "-m", "twinflow.cli", "verify", str(copy)], capture_output=True, text=True, env=env)
+    assert r.returncode != 0 and "results/arms.tsv" in r.stdout
+
+
+def test_simulate_an_arm_from_the_artefact(demo_run, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-m", "twinflow.cli", "simulate", str(demo_run / "out" / "ONC003" / "twin"),
+                        "--arm", "no_treatment", "--out", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    arm = pd.read_csv(tmp_path / "arm_no_treatment.tsv", sep="\t")
+    stored = pd.read_csv(demo_run / "out" / "ONC003" / "twin" / "results" / "arms.tsv", sep="\t")
+    stored = stored[stored["arm"] == "no_treatment"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(arm, stored)
+    assert arm["volume_ml"].iloc[-1] > arm["volume_ml"].iloc[0]       # untreated tumour grows
+
+
+def test_no_identifiers_or_absolute_paths_in_hashed_outputs(demo_run):
+    needles = [str(demo_run).encode(), str(REPO).encode(), b"ANONYMOUS"]
+    for rel, data in tree_digests(demo_run / "out").items():
+        if rel.endswith((".json", ".tsv", ".html", ".yaml")):
+            assert not any(n in data for n in needles), rel
+
+
+# ------------------------------------------------------------------------ determinism
+
+def test_cores1_subset_run_is_byte_identical(demo_run, tmp_path):
+    """A second run from scratch with --cores 1 on a sub-cohort gives byte-identical files
+    for the patients it shares with the full --cores 2 run (patients are independent)."""
+    keep = {"ONC002", "CAR001"}
+    cohort.write_sheets(tmp_path / "demo")
+    for name in ("patients.tsv", "imaging.tsv", "treatments.tsv"):
+        f = tmp_path / "demo" / name
+        lines = f.read_text().splitlines(True)
+        f.write_text("".join([lines[0]] + [x for x in lines[1:] if x.split("\t", 1)[0] in keep]))
+    write_config(tmp_path)
+    r = snakemake(tmp_path, "--cores", "1")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    for pid in keep:
+        a = tree_digests(demo_run / "out" / pid)
+        b = tree_digests(tmp_path / "out" / pid)
+        assert a.keys() == b.keys()
+        diff = [k for k in a if a[k] != b[k]]
+        assert diff == [], diff
+
+
+# -------------------------------------------------------------------- incrementality
 
 def test_nothing_to_do_on_rerun(demo_run):
     r = snakemake(demo_run, "-n")
@@ -89,21 +226,95 @@ def test_nothing_to_do_on_rerun(demo_run):
     assert "Nothing to be done" in r.stdout + r.stderr
 
 
-def test_no_identifiers_or_absolute_paths_in_outputs(demo_run):
-    wd = demo_run
-    needles = [str(wd).encode(), str(REPO).encode()]
-    for f in (wd / "out").rglob("*"):
-        if f.is_file() and "logs" not in f.parts and "benchmarks" not in f.parts and f.suffix in (".json", ".tsv"):
-            data = f.read_bytes()
-            assert not any(n in data for n in needles), f
+@contextlib.contextmanager
+def edited_sheets(demo_run: Path, edit):
+    """Edit the demo run's sheets in place (``edit(dict name -> lines)``), restore afterwards."""
+    d = demo_run / "demo"
+    saved = {n: (d / f"{n}.tsv").read_text() for n in ("patients", "imaging", "treatments")}
+    sheets = {n: t.splitlines(True) for n, t in saved.items()}
+    edit(sheets)
+    try:
+        for n, lines in sheets.items():
+            (d / f"{n}.tsv").write_text("".join(lines))
+        yield
+    finally:
+        for n, text in saved.items():
+            (d / f"{n}.tsv").write_text(text)
 
+
+def _dry(demo_run: Path, edit=lambda s: None, **overrides):
+    cfg = yaml.safe_load((demo_run / "config.yaml").read_text())
+    cfg.update(overrides)
+    alt = demo_run / "config_dry.yaml"
+    alt.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with edited_sheets(demo_run, edit):
+        r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(demo_run),
+                            "--configfile", str(alt), "--cores", "2", "-n"], cwd=demo_run, env=env,
+                           capture_output=True, text=True)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    return planned_jobs(r)
+
+
+def test_rewriting_the_sheets_unchanged_reruns_no_patient(demo_run):
+    jobs = _dry(demo_run)
+    assert {j for j in jobs if j[1]} == set(), jobs
+
+
+def test_new_patient_runs_only_its_jobs_and_the_cohort_summaries(demo_run):
+    def add(s):
+        for n in s:
+            s[n] += [x.replace("ONC002", "NEW01", 1) for x in s[n][1:] if x.startswith("ONC002\t")]
+    jobs = _dry(demo_run, add)
+    patients = {p for _, p in jobs if p}
+    assert patients == {"NEW01"}
+    assert {r for r, p in jobs if p == "NEW01"} == PER_PATIENT_RULES
+    assert {r for r, p in jobs if not p} <= COHORT_RULES
+    assert "demo_cohort" not in {r for r, _ in jobs}
+
+
+def test_new_visit_reruns_only_that_patient(demo_run):
+    def add(s):
+        v3 = [x for x in s["imaging"][1:] if x.startswith("ONC003\tV3\t")]
+        s["imaging"] += [x.replace("\tV3\t", "\tV4\t").replace("2024-11-25", "2025-01-20") for x in v3]
+    jobs = _dry(demo_run, add)
+    assert {p for _, p in jobs if p} == {"ONC003"}
+    mine = {r for r, p in jobs if p == "ONC003"}
+    assert {"ingest_image", "segment", "estimate", "simulate", "twin"} <= mine
+    assert ("segment", "ONC003") in jobs
+
+
+def test_changing_an_arm_reruns_simulation_not_calibration(demo_run):
+    cfg = yaml.safe_load((demo_run / "config.yaml").read_text())
+    models = cfg["models"]
+    models["cardiac"]["simulate"]["arms"] = models["cardiac"]["simulate"]["arms"][:2] + [
+        {"name": "metoprolol_25mg_bid", "dose_mg": 25, "interval_h": 12}]
+    jobs = _dry(demo_run, models=models)
+    assert {(r, p) for r, p in jobs if p} == {("simulate", "CAR001"), ("twin", "CAR001"), ("patient_report", "CAR001")}
+
+
+def test_changing_one_module_reruns_only_the_rules_that_import_it(demo_run, tmp_path):
+    """Edit twinflow/models/cardiac/arms.py in a copy of the pipeline: only the cardiac
+    simulation and what consumes it re-run; no ingest, segmentation or calibration."""
+    copy = tmp_path / "pipeline"
+    for item in ("Snakefile", "rules", "scripts", "twinflow", "config", "envs", "report", "profiles"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / item)
+    arms = copy / "twinflow" / "models" / "cardiac" / "arms.py"
+    arms.write_text(arms.read_text() + "\n# edited\n")
+    r = snakemake(demo_run, "-n", snakefile=copy / "Snakefile")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    jobs = planned_jobs(r)
+    assert {(x, p) for x, p in jobs if p} == {("simulate", "CAR001"), ("twin", "CAR001"), ("patient_report", "CAR001")}, jobs
+
+
+# ---------------------------------------------------------------------- bad input
 
 def test_bad_patients_fail_alone_with_one_clear_message(demo_run, tmp_path):
     """Missing file, malformed date, wrong genome build, unknown lab unit: each fails its own
     patient with a message naming patient, file and problem; the good patient finishes."""
     wd = tmp_path
-    src = demo_run / "demo" / "data"
-    good = src / "ONC002" / "V1"
+    good = demo_run / "demo" / "data" / "ONC002" / "V1"
     (wd / "raw").mkdir()
     (wd / "raw" / "labs_bad.csv").write_text("date,code,value,unit\n2024-01-01,2160-0,1.0,furlongs\n")
     (wd / "raw" / "grch37.vcf").write_text(
@@ -123,7 +334,7 @@ def test_bad_patients_fail_alone_with_one_clear_message(demo_run, tmp_path):
     (wd / "raw" / "patients.tsv").write_text(pats)
     (wd / "raw" / "imaging.tsv").write_text(img)
     (wd / "raw" / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
-    (wd / "config.yaml").write_text(CONFIG.format(sheets="raw", generate="false"))
+    write_config(wd, sheets="raw", generate=False, twins=False)
     r = snakemake(wd, "--keep-going")
     assert r.returncode != 0
     err = r.stdout + r.stderr
@@ -146,7 +357,7 @@ def test_unsafe_id_stops_the_run_before_any_job(tmp_path, bad_id):
         "patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n" f"{bad_id}\toncology\tF\t50\t165\t60\n")
     (tmp_path / "raw" / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n")
     (tmp_path / "raw" / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
-    (tmp_path / "config.yaml").write_text(CONFIG.format(sheets="raw", generate="false"))
+    write_config(tmp_path, sheets="raw", generate=False)
     r = snakemake(tmp_path, "-n")
     assert r.returncode != 0
     assert "patient_id" in r.stdout + r.stderr and "is not allowed" in r.stdout + r.stderr

@@ -37,14 +37,23 @@ def _direct_imports(name: str) -> tuple[str, ...]:
         return ()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
+    is_pkg = path.name == "__init__.py"
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
-                and node.module.split(".")[0] == PACKAGE:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                # relative import: resolve against this module's package
+                base = name.split(".") if is_pkg else name.split(".")[:-1]
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] != PACKAGE:
+                continue
+            found.add(mod)
             # "from twinflow.io import imaging" imports a submodule
-            found.update(f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}"))
+            found.update(f"{mod}.{a.name}" for a in node.names if _module_file(f"{mod}.{a.name}"))
     # parents' __init__ run on import too
     parents = set()
     for mod in found:
@@ -66,10 +75,13 @@ def module_closure(*names: str) -> list[str]:
     return sorted(seen)
 
 
-def code_digest(*names: str) -> str:
-    """SHA-256 (hex, first 16 characters) over the source of the modules' import closure."""
+def code_digest(*names: str, shallow: tuple[str, ...] = ()) -> str:
+    """SHA-256 (hex, first 16 characters) over the source of the modules' import closure.
+
+    ``shallow`` modules are hashed by their own source only, without following their imports
+    (a twin model's plug-in module, whose stages each import different code)."""
     h = hashlib.sha256()
-    for name in module_closure(*names):
+    for name in sorted(set(module_closure(*names)) | {m for m in shallow if _module_file(m)}):
         path = _module_file(name)
         h.update(name.encode())
         h.update(b"\0")

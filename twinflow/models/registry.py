@@ -26,3 +26,13 @@ def get(name: str):
 
 def module_of(name: str) -> str:
     return MODELS[name].split(":")[0]
+
+
+def stage_digest(name: str, stage: str) -> str:
+    """Code digest of one stage of a model: the plug-in module's own source plus the import
+    closure of the modules that stage runs (``stage_modules`` of the model class)."""
+    from twinflow.provenance import code_digest
+
+    mod, cls = MODELS[name].split(":")
+    modules = getattr(getattr(import_module(mod), cls), "stage_modules", {}).get(stage, ())
+    return code_digest(*modules, shallow=(mod,))

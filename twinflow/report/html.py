@@ -80,15 +80,24 @@ def patient_report(out: str | Path, *, twin: dict, qc: dict, figures: Iterable[t
     if twin.get("assumptions"):
         parts.append("<h2>Assumptions</h2><ul>" + "".join(f"<li>{esc(a)}</li>" for a in twin["assumptions"]) + "</ul>")
     if pgx:
-        genes = pgx.get("genes") or []
+        genes = (pgx.get("pgx") or {}).get("genes") or pgx.get("genes") or []
         if genes:
             parts.append("<h2>Pharmacogenomics</h2>" + table(
                 [{"gene": g.get("gene"), "diplotypes": " | ".join(g.get("diplotypes") or []),
                   "phenotype": g.get("phenotype"), "activity_score": g.get("activity_score"),
                   "missing positions": len(g.get("missing_positions") or [])} for g in genes]))
-        if pgx.get("physiology"):
-            parts.append("<h3>Physiology</h3>" + kv_table({k: (v.get("value") if isinstance(v, dict) else v)
-                                                           for k, v in pgx["physiology"].items()}))
+        phys = pgx.get("physiology") or {}
+        if phys:
+            date = sorted(phys)[0]
+            first = phys[date]
+            shown = {k: v for k, v in first.items() if k not in ("inputs", "assumptions") and not isinstance(v, (dict, list))}
+            parts.append(f"<h3>Physiology (at the first treatment date, {esc(date)})</h3>" + kv_table(shown))
+            if first.get("assumptions"):
+                parts.append("<ul>" + "".join(f"<li>{esc(a)}</li>" for a in first["assumptions"]) + "</ul>")
+        hs = (pgx.get("somatic") or {}).get("hotspots") or []
+        if hs:
+            parts.append("<h3>Somatic hotspots</h3>" + table(
+                [{k: h.get(k) for k in ("gene", "protein", "chrom", "pos", "ref", "alt", "allele_fraction")} for h in hs]))
     figs = list(figures)
     if figs:
         parts.append("<h2>Figures</h2>")

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
@@ -79,6 +80,13 @@ def arms_outputs(params: dict, arms: list[dict], phenotype: str | None) -> dict[
 class CardiacTwin(TwinModel):
     name = "cardiac"
     version = VERSION
+    stage_modules = {
+        "segment": ("twinflow.segment.cardiac", "twinflow.io.contours", "twinflow.io.imaging"),
+        "estimate": ("twinflow.models.cardiac.calibrate",),
+        "simulate": ("twinflow.models.cardiac.arms",),
+        "twin": ("twinflow.models.cardiac.arms", "twinflow.twin.build"),
+        "report": ("twinflow.report.html",),
+    }
     description = "LV function from cine MRI; closed-loop 0D circulation; metoprolol PK/PD by CYP2D6"
 
     # ------------------------------------------------------------------ segment
@@ -96,6 +104,14 @@ class CardiacTwin(TwinModel):
         else:
             cine = sitk.ReadImage(str(ctx.image_path(visit, "CINE_SAX")))
         seg = cs.segment_lv(cine)
+        if contours is None:
+            # ITK reports a NIfTI time step in seconds whatever the header's unit: take it from
+            # the header (ingest writes milliseconds)
+            hdr = nib.load(str(ctx.image_path(visit, "CINE_SAX"))).header
+            dt = float(hdr.get_zooms()[3]) if len(hdr.get_zooms()) > 3 else None
+            unit = hdr.get_xyzt_units()[1]
+            if dt is not None:
+                seg.frame_interval_ms = dt * {"sec": 1000.0, "msec": 1.0, "usec": 1e-3}.get(unit, float("nan"))
         image = cs.cine_array(cine, seg.slice_axis)
         auto_fn = cs.lv_function(seg)
         score, expert, source = None, None, "automatic"

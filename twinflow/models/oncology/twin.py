@@ -47,7 +47,7 @@ def _nifti_bytes(arr: np.ndarray, affine: np.ndarray) -> bytes:
     img = nib.Nifti1Image(np.asarray(arr), affine)
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
-    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_xyzt_units(xyz="mm")
     return gzip_bytes(img.to_bytes())
 
 
@@ -135,6 +135,16 @@ def course_table_bytes(maps: dict[str, np.ndarray], spacing, params: dict, sd_lo
 class OncologyTwin(TwinModel):
     name = "oncology"
     version = VERSION
+    stage_modules = {
+        "segment": ("twinflow.segment.oncology", "twinflow.io.imaging"),
+        "estimate": ("twinflow.models.oncology.calibrate", "twinflow.models.oncology.density",
+                     "twinflow.models.oncology.forecast", "twinflow.models.oncology.schedule"),
+        "simulate": ("twinflow.models.oncology.forecast", "twinflow.models.oncology.schedule",
+                     "twinflow.models.oncology.density"),
+        "twin": ("twinflow.models.oncology.forecast", "twinflow.models.oncology.schedule",
+                 "twinflow.models.oncology.density", "twinflow.twin.build"),
+        "report": ("twinflow.report.html",),
+    }
     description = "3D reaction-diffusion tumour model with LQ radiotherapy and PK-driven drug kill"
     uses_previous_segmentation = True
 
