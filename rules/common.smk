@@ -61,7 +61,7 @@ def available(path):
         return []
     if path in _PRODUCED:
         return [path]
-    if path in _PRODUCED_DIRS and not os.path.exists(path):
+    if path in _PRODUCED_DIRS:
         return sorted(_PRODUCED_DIRS[path])
     if os.path.exists(path):
         return [path]

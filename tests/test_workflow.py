@@ -297,6 +297,7 @@ def test_changing_one_module_reruns_only_the_rules_that_import_it(demo_run, tmp_
     """Edit twinflow/models/cardiac/arms.py in a copy of the pipeline: only the cardiac
     simulation and what consumes it re-run; no ingest, segmentation or calibration."""
     copy = tmp_path / "pipeline"
+    copy.mkdir()
     for item in ("Snakefile", "rules", "scripts", "twinflow", "config", "envs", "report", "profiles"):
         src = REPO / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / item)

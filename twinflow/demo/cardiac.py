@@ -89,7 +89,8 @@ def generate(data_dir: str | Path, p: CardiacDemoPatient, *, noise: bool = True)
     geom = CineGeometry(wall_volume_ml=p.wall_volume_ml)
     rng = np.random.default_rng(p.seed)
     images = render(vols, geom, rng, noise_sigma=0.03 if noise else 0.0)
-    write_dicom_cine(cine_dir(data_dir, p), images, geom, hr_bpm=p.params.get("hr_bpm", 70.0), study_key=p.patient_id)
+    write_dicom_cine(cine_dir(data_dir, p), images, geom, hr_bpm=p.params.get("hr_bpm", 70.0), study_key=p.patient_id,
+                     study_date=p.baseline.replace("-", ""))
     from twinflow.pgx.tables import GENES
 
     write_germline_vcf(data_dir / p.patient_id / "germline.vcf.gz", p.germline, sample=p.patient_id, panel_genes=GENES)

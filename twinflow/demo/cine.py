@@ -134,7 +134,7 @@ def _frame(geom: CineGeometry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def write_dicom_cine(out_dir: str | Path, images: np.ndarray, geom: CineGeometry, hr_bpm: float,
-                     study_key: str) -> list[str]:
+                     study_key: str, study_date: str = "20000101") -> list[str]:
     """Write single-frame MR DICOM files (one per slice x phase) under shuffled names.
 
     Identifying attributes carry placeholders only (PatientName ``ANONYMOUS``); UIDs are
@@ -176,6 +176,9 @@ def write_dicom_cine(out_dir: str | Path, images: np.ndarray, geom: CineGeometry
             "0020|1041": f"{-k * 6.5 + 20:.2f}",                      # deliberately not the geometry
             "0018|1060": f"{t * rr_ms / n_t:.2f}", "0018|1088": f"{hr_bpm:.0f}",
             "0028|1052": "0", "0028|1053": "1",
+            # dates/times set explicitly: GDCM would stamp the current time (non-deterministic files)
+            **{f"0008|00{d}": study_date for d in ("12", "20", "21", "23")},
+            **{f"0008|00{t}": "000000" for t in ("13", "30", "31", "33")},
         }
         for key, val in tags.items():
             img.SetMetaData(key, val)
