@@ -33,8 +33,34 @@ def _load():
     except InputError as exc:
         raise WorkflowError(str(exc)) from None
     for name, frame in cohort.frames.items():
-        validate(frame, f"../config/schemas/{name}.schema.yaml", set_default=False)
+        _validate_new_rows(frame, name)
     return cohort
+
+
+def _validate_new_rows(frame, name):
+    """snakemake.utils.validate on the rows not validated before with this schema.
+
+    Validating every row of a 1000-patient cohort costs ~15 s per Snakemake call; rows are
+    hashed (canonical JSON) and the hashes of rows that passed are kept under .snakemake/,
+    keyed by the schema's digest, so an unchanged or appended sheet re-validates only its
+    new rows."""
+    import hashlib
+    import json as _json
+    from pathlib import Path as _P
+
+    schema = os.path.join(workflow.basedir, "config", "schemas", f"{name}.schema.yaml")
+    sdig = hashlib.sha256(_P(schema).read_bytes()).hexdigest()[:16]
+    cache = _P(".snakemake") / "twinflow" / f"validated-{name}-{sdig}.txt"
+    known = set(cache.read_text().split()) if cache.is_file() else set()
+    recs = frame.to_dict("records")
+    hashes = [hashlib.sha256(_json.dumps(r, sort_keys=True, default=str).encode()).hexdigest()[:24] for r in recs]
+    new = [i for i, h in enumerate(hashes) if h not in known]
+    if new:
+        validate(frame.iloc[new].reset_index(drop=True), f"../config/schemas/{name}.schema.yaml", set_default=False)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("\n".join(sorted(known | set(hashes))) + "\n")
+        os.replace(tmp, cache)
 
 
 COHORT = _load()
@@ -154,9 +180,15 @@ def module_of_patient(wc):
     return tf_registry.module_of(COHORT.patients[wc.patient]["twin_model"])
 
 
+_STAGE_DIGESTS = {}
+
+
 def stage_code(stage):
     def digest(wc):
-        return tf_registry.stage_digest(COHORT.patients[wc.patient]["twin_model"], stage)
+        name = COHORT.patients[wc.patient]["twin_model"]
+        if (name, stage) not in _STAGE_DIGESTS:
+            _STAGE_DIGESTS[(name, stage)] = tf_registry.stage_digest(name, stage)
+        return _STAGE_DIGESTS[(name, stage)]
 
     return digest
 
@@ -166,14 +198,25 @@ def _stage_config(wc, stage):
     return (config.get("models", {}).get(name) or {}).get(stage) or {}
 
 
+_CTX_CACHE = {}
+
+
+def _ctx_value(pid, stage):
+    key = (pid, stage)
+    if key not in _CTX_CACHE:
+        name = COHORT.patients[pid]["twin_model"]
+        _CTX_CACHE[key] = {
+            "row": COHORT.patients[pid],
+            "images": COHORT.images.get(pid, []),
+            "treatments": [{k: v for k, v in t.items() if k != "row"} for t in COHORT.treatments.get(pid, [])],
+            "results_dir": os.path.join(R, pid),
+            "model_config": ((config.get("models", {}).get(name) or {}).get(stage) or {}) if stage else {},
+        }
+    return _CTX_CACHE[key]
+
+
 def _ctx_params(stage):
-    return dict(
-        row=lambda wc: COHORT.patients[wc.patient],
-        images=lambda wc: COHORT.images.get(wc.patient, []),
-        treatments=lambda wc: COHORT.treatments.get(wc.patient, []),
-        results_dir=lambda wc: os.path.join(R, wc.patient),
-        model_config=lambda wc: _stage_config(wc, stage),
-    )
+    return dict(ctx=lambda wc: _ctx_value(wc.patient, stage))
 
 
 CTX_PARAMS = _ctx_params(None)

@@ -98,7 +98,7 @@ rule patient_qc:
         error=lambda wc: COHORT.invalid.get(wc.patient),
         patient=lambda wc: COHORT.patients[wc.patient],
         images=lambda wc: COHORT.images.get(wc.patient, []),
-        treatments=lambda wc: COHORT.treatments.get(wc.patient, []),
+        treatments=lambda wc: _ctx_value(wc.patient, None)["treatments"],
         code=code_digest("twinflow.qc"),
     conda:
         "../envs/qc.yaml"

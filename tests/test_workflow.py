@@ -363,3 +363,10 @@ def test_unsafe_id_stops_the_run_before_any_job(tmp_path, bad_id):
     assert r.returncode != 0
     assert "patient_id" in r.stdout + r.stderr and "is not allowed" in r.stdout + r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_snakemake_html_report(demo_run):
+    r = snakemake(demo_run, "--report", "out/pipeline_info/report.html")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    html = (demo_run / "out" / "pipeline_info" / "report.html").read_text(errors="replace")
+    assert "Patients" in html and "Cohort" in html

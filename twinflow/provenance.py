@@ -75,6 +75,7 @@ def module_closure(*names: str) -> list[str]:
     return sorted(seen)
 
 
+@lru_cache(maxsize=None)
 def code_digest(*names: str, shallow: tuple[str, ...] = ()) -> str:
     """SHA-256 (hex, first 16 characters) over the source of the modules' import closure.
 

@@ -36,6 +36,7 @@ def patient_context(snakemake: Any):
 
     from twinflow.models.base import PatientContext
 
-    p = snakemake.params
-    return PatientContext(patient_id=snakemake.wildcards.patient, row=p.row, images=list(p.images),
-                          treatments=list(p.treatments), results=Path(p.results_dir), config=dict(p.model_config or {}))
+    c = snakemake.params.ctx
+    return PatientContext(patient_id=snakemake.wildcards.patient, row=c["row"], images=list(c["images"]),
+                          treatments=list(c["treatments"]), results=Path(c["results_dir"]),
+                          config=dict(c["model_config"] or {}))
