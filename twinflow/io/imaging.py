@@ -755,11 +755,9 @@ def _png_bytes(arr3: np.ndarray, axis: int, lo: float | None, hi: float | None) 
     else:
         scaled = np.clip((sl - lo) / (hi - lo), 0.0, 1.0)
         u8 = np.rint(np.nan_to_num(scaled, nan=0.0) * 255.0).astype(np.uint8)
-    png = sitk.GetImageFromArray(np.ascontiguousarray(u8), isVector=False)
-    with tempfile.TemporaryDirectory(prefix="twinflow-png-") as tmpdir:
-        tmp = Path(tmpdir) / "slice.png"
-        sitk.WriteImage(png, str(tmp))
-        return tmp.read_bytes(), index
+    from twinflow.io.png import encode_png
+
+    return encode_png(u8), index
 
 
 def ingest_image(

@@ -46,7 +46,6 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-from twinflow.io.atomic import write_bytes
 from twinflow.io.contours import DicomFrame, rasterise_polygon
 
 __all__ = [
@@ -758,15 +757,9 @@ def overlay_png(
         rs, cs = slice(max(r0, 0), min(r0 + 2 * half, im.shape[0])), slice(max(c0, 0), min(c0 + 2 * half, im.shape[1]))
         pad[rs.start - r0 : rs.stop - r0, cs.start - c0 : cs.stop - c0] = rgb[rs, cs]
         tiles.append(pad)
-    sheet = np.concatenate(tiles, axis=1)
-    png = sitk.GetImageFromArray(np.ascontiguousarray(sheet), isVector=True)
-    import tempfile
+    from twinflow.io.png import write_png
 
-    with tempfile.TemporaryDirectory(prefix="twinflow-png-") as tmpdir:
-        tmp = Path(tmpdir) / "overlay.png"
-        sitk.WriteImage(png, str(tmp))
-        data = tmp.read_bytes()
-    write_bytes(out_path, data)
+    write_png(out_path, np.concatenate(tiles, axis=1))
 
 
 def add_myocardium(seg: CardiacSegmentation, image: np.ndarray, phases: Sequence[int]) -> None:

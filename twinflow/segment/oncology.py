@@ -41,7 +41,6 @@ voxel size; no constant was fitted to any test image.
 from __future__ import annotations
 
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -51,7 +50,6 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from twinflow.errors import InputError
-from twinflow.io.atomic import write_bytes
 
 __all__ = [
     "LABEL_ENHANCING",
@@ -829,12 +827,9 @@ def overlay_png(image: sitk.Image, mask: sitk.Image, out_png: str | Path, *, exp
     if ex is not None:
         es = np.take(ex, index, axis=arr_axis)[::-1, ::-1]
         rgb[es & ~ndi.binary_erosion(es)] = (255, 230, 0)
-    png = sitk.GetImageFromArray(np.ascontiguousarray(rgb), isVector=True)
-    with tempfile.TemporaryDirectory(prefix="twinflow-ovl-") as tmpdir:
-        tmp = Path(tmpdir) / "overlay.png"
-        sitk.WriteImage(png, str(tmp))
-        data = tmp.read_bytes()
-    write_bytes(out_png, data)
+    from twinflow.io.png import write_png
+
+    write_png(out_png, rgb)
     return {"slice_axis": "RAS"[axis], "slice_index": index}
 
 
