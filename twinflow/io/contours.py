@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from twinflow.errors import InputError
+from twinflow.io.imaging import dicom_slots
 
 __all__ = [
     "read_pixel_polygon",
@@ -154,70 +154,19 @@ class DicomFrame:
     trigger_time_ms: float | None
 
 
-def _meta(reader: sitk.ImageFileReader, key: str) -> str | None:
-    if not reader.HasMetaDataKey(key):
-        return None
-    v = reader.GetMetaData(key).strip().strip("\x00").strip()
-    return v or None
-
-
-def dicom_slice_phase_index(
-    directory: str | Path, *, patient: str | None = None, position_tolerance_mm: float = 0.01
-) -> list[DicomFrame]:
+def dicom_slice_phase_index(directory: str | Path, *, patient: str | None = None) -> list[DicomFrame]:
     """``(slice, phase)`` of every file in a single-series DICOM cine directory.
 
-    Uses the same rules as :func:`twinflow.io.imaging.read_image_with_info`: slices are
+    Delegates to :func:`twinflow.io.imaging.dicom_slots`, the very ordering the image reader
+    uses (so expert contours can never be mapped differently from the volume): slices are
     ordered by ImagePositionPatient projected on the normal ``row x col`` of
     ImageOrientationPatient (ascending), phases by TriggerTime (ties by file name).  The
     result is sorted by (slice, phase).  File names, InstanceNumber and SliceLocation are
     not used for ordering.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError("DICOM directory not found", patient=patient, path=directory)
-    recs = []
-    for f in sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")):
-        if f.name.upper() == "DICOMDIR":
-            continue
-        r = sitk.ImageFileReader()
-        r.SetImageIO("GDCMImageIO")
-        r.SetFileName(str(f))
-        try:
-            r.ReadImageInformation()
-        except RuntimeError as exc:
-            raise InputError(f"file {f.name!r} is not a readable DICOM file", patient=patient, path=directory) from exc
-        try:
-            ipp = np.array([float(x) for x in (_meta(r, "0020|0032") or "").split("\\")])
-            iop = np.array([float(x) for x in (_meta(r, "0020|0037") or "").split("\\")])
-        except ValueError:
-            ipp = iop = np.array([])
-        if ipp.size != 3 or iop.size != 6:
-            raise InputError(f"file {f.name!r} lacks ImagePositionPatient/ImageOrientationPatient",
-                             patient=patient, path=directory)
-        tt = _meta(r, "0018|1060")
-        inst = _meta(r, "0020|0013")
-        normal = np.cross(iop[:3], iop[3:])
-        normal /= np.linalg.norm(normal)
-        stem = f.name[:-4] if f.name.lower().endswith(".dcm") else f.name
-        recs.append({
-            "name": f.name,
-            "number": int(stem) if stem.isdigit() else None,
-            "instance": int(float(inst)) if inst else None,
-            "pos": float(ipp @ normal),
-            "tt": float(tt) if tt else None,
-        })
-    if not recs:
-        raise InputError("DICOM directory contains no files", patient=patient, path=directory)
-    recs.sort(key=lambda d: d["pos"])
-    groups: list[list[dict]] = []
-    for d in recs:
-        if groups and d["pos"] - groups[-1][0]["pos"] <= position_tolerance_mm:
-            groups[-1].append(d)
-        else:
-            groups.append([d])
     out = []
-    for k, grp in enumerate(groups):
-        grp.sort(key=lambda d: (d["tt"] if d["tt"] is not None else 0.0, d["name"]))
-        for t, d in enumerate(grp):
-            out.append(DicomFrame(d["name"], d["number"], d["instance"], k, t, d["pos"], d["tt"]))
-    return sorted(out, key=lambda fr: (fr.slice, fr.phase))
+    for slot in dicom_slots(directory, patient=patient):
+        stem = slot.file_name[:-4] if slot.file_name.lower().endswith(".dcm") else slot.file_name
+        out.append(DicomFrame(slot.file_name, int(stem) if stem.isdigit() else None, slot.instance_number,
+                              slot.slice, slot.phase, slot.position_mm, slot.trigger_time_ms))
+    return out

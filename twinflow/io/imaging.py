@@ -82,6 +82,7 @@ TAG_IOP = "0020|0037"
 TAG_SLICE_LOCATION = "0020|1041"
 TAG_TRIGGER_TIME = "0018|1060"
 TAG_SLICE_THICKNESS = "0018|0050"
+TAG_INSTANCE_NUMBER = "0020|0013"
 
 #: two files whose positions along the normal differ by less than this are one slice
 POSITION_TOLERANCE_MM = 0.01
@@ -300,6 +301,7 @@ class _DicomFile:
     slice_location: float | None
     trigger_time: float | None
     slice_thickness: float | None
+    instance_number: int | None = None
 
 
 def _tag(reader: sitk.ImageFileReader, key: str) -> str | None:
@@ -366,7 +368,13 @@ def _read_header(f: Path, patient: str | None, shown: str | Path, label: str) ->
         slice_location=_float(_tag(reader, TAG_SLICE_LOCATION)),
         trigger_time=_float(_tag(reader, TAG_TRIGGER_TIME)),
         slice_thickness=_float(_tag(reader, TAG_SLICE_THICKNESS)),
+        instance_number=_int(_tag(reader, TAG_INSTANCE_NUMBER)),
     )
+
+
+def _int(text: str | None) -> int | None:
+    f = _float(text)
+    return int(f) if f is not None and f.is_integer() else None
 
 
 def _series_number_text(n: str) -> str:
@@ -427,31 +435,13 @@ def _orthonormal_frame(iop: np.ndarray, patient, shown) -> np.ndarray:
     return np.column_stack([row, col, np.cross(row, col)])
 
 
-def _read_dicom_files(
-    files: list[Path], patient: str | None, shown: str | Path, dicom_series: str | int | None
-) -> tuple[sitk.Image, ReadInfo]:
-    # ``label`` for a file never includes its absolute path; only the name inside the folder
-    headers = [_read_header(f, patient, shown, f"file {f.name!r}") for f in files]
-    series = _select_series(headers, patient, shown, dicom_series)
-
+def _geometry_order(series: list[_DicomFile], patient: str | None,
+                    shown: str | Path) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """The one ordering rule for a DICOM series: files grouped by ImagePositionPatient projected
+    on the slice normal (ascending), each group of several files (cine phases) sorted by
+    TriggerTime (ties by file name).  Returns (direction frame, projections, groups of indices
+    into ``series``); raises InputError for geometry that cannot be ordered."""
     ref = series[0]
-    for h in series[1:]:
-        if h.size != ref.size:
-            raise _err(
-                f"inconsistent image size in the series: {ref.size} in {ref.path.name!r}, {h.size} in {h.path.name!r}",
-                patient,
-                shown,
-            )
-        if np.max(np.abs(h.iop - ref.iop)) > ORIENTATION_TOLERANCE:
-            raise _err(
-                f"inconsistent ImageOrientationPatient in the series ({ref.path.name!r} vs {h.path.name!r})",
-                patient,
-                shown,
-            )
-        if not np.allclose(h.spacing_xy, ref.spacing_xy, rtol=1e-4, atol=1e-6):
-            raise _err(
-                f"inconsistent PixelSpacing in the series ({ref.path.name!r} vs {h.path.name!r})", patient, shown
-            )
     frame = _orthonormal_frame(ref.iop, patient, shown)
     normal = frame[:, 2]
 
@@ -485,10 +475,6 @@ def _read_dicom_files(
             shown,
         )
 
-    flags: list[str] = []
-    # sort phases by TriggerTime
-    trigger_steps: list[float] = []
-    per_position_step: list[float] = []
     if n_phases > 1:
         for grp in positions:
             tts = [series[i].trigger_time for i in grp]
@@ -501,12 +487,77 @@ def _read_dicom_files(
                     shown,
                 )
             grp.sort(key=lambda i: (series[i].trigger_time, series[i].path.name))
-            tt = np.array([series[i].trigger_time for i in grp], dtype=float)
-            steps = np.diff(tt)
+            steps = np.diff(np.array([series[i].trigger_time for i in grp], dtype=float))
             if np.any(steps <= 0):
                 raise _err(
                     "files at one slice position share the same TriggerTime (duplicate images?)", patient, shown
                 )
+
+    return frame, proj, positions
+
+
+@dataclass(frozen=True)
+class DicomSlot:
+    """Where one DICOM file of a series sits in the image the reader builds."""
+
+    file_name: str
+    slice: int                    # index along the slice normal (ascending position)
+    phase: int                    # index in TriggerTime order (0 for a single-phase series)
+    position_mm: float            # ImagePositionPatient projected on the normal
+    trigger_time_ms: float | None
+    instance_number: int | None   # InstanceNumber, never used for ordering
+
+
+def dicom_slots(path: str | Path, *, patient: str | None = None, dicom_series: str | int | None = None,
+                display_path: str | Path | None = None) -> list[DicomSlot]:
+    """(slice, phase) of every file of a DICOM series directory, by exactly the rule
+    :func:`read_image` uses (:func:`_geometry_order`); sorted by (slice, phase)."""
+    path = Path(path)
+    shown = display_path or path
+    if not path.is_dir():
+        raise _err("DICOM directory not found", patient, shown)
+    files = _list_dicom_dir(path, patient, shown)
+    headers = [_read_header(f, patient, shown, f"file {f.name!r}") for f in files]
+    series = _select_series(headers, patient, shown, dicom_series)
+    _, proj, positions = _geometry_order(series, patient, shown)
+    return [DicomSlot(series[i].path.name, k, t, float(proj[i]), series[i].trigger_time, series[i].instance_number)
+            for k, grp in enumerate(positions) for t, i in enumerate(grp)]
+
+
+def _read_dicom_files(
+    files: list[Path], patient: str | None, shown: str | Path, dicom_series: str | int | None
+) -> tuple[sitk.Image, ReadInfo]:
+    # ``label`` for a file never includes its absolute path; only the name inside the folder
+    headers = [_read_header(f, patient, shown, f"file {f.name!r}") for f in files]
+    series = _select_series(headers, patient, shown, dicom_series)
+
+    ref = series[0]
+    for h in series[1:]:
+        if h.size != ref.size:
+            raise _err(
+                f"inconsistent image size in the series: {ref.size} in {ref.path.name!r}, {h.size} in {h.path.name!r}",
+                patient,
+                shown,
+            )
+        if np.max(np.abs(h.iop - ref.iop)) > ORIENTATION_TOLERANCE:
+            raise _err(
+                f"inconsistent ImageOrientationPatient in the series ({ref.path.name!r} vs {h.path.name!r})",
+                patient,
+                shown,
+            )
+        if not np.allclose(h.spacing_xy, ref.spacing_xy, rtol=1e-4, atol=1e-6):
+            raise _err(
+                f"inconsistent PixelSpacing in the series ({ref.path.name!r} vs {h.path.name!r})", patient, shown
+            )
+    frame, proj, positions = _geometry_order(series, patient, shown)
+    n_phases = len(positions[0])
+
+    flags: list[str] = []
+    trigger_steps: list[float] = []
+    per_position_step: list[float] = []
+    if n_phases > 1:
+        for grp in positions:
+            steps = np.diff(np.array([series[i].trigger_time for i in grp], dtype=float))
             trigger_steps.extend(steps.tolist())
             per_position_step.append(float(np.median(steps)))
 
