@@ -73,6 +73,7 @@ rule simulate:
     params:
         **_ctx_params("simulate"),
         code=stage_code("simulate"),
+    threads: 2
     conda:
         "../envs/model.yaml"
     script:

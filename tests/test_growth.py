@@ -75,6 +75,43 @@ def test_drug_log_kill_uses_exact_exposure():
     assert u[0, 0, 0] == pytest.approx(0.5 * np.exp(-kappa * total_auc), rel=1e-4)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_results_do_not_depend_on_the_number_of_threads(threads, monkeypatch):
+    """The step is split into x-plane ranges, one per thread; state and tangents must be
+    bit-identical to one thread, with sub-steps, a partial RT field and drug kill included."""
+    monkeypatch.setattr(ReactionDiffusion, "PARALLEL_MIN_VOXELS", 0)
+    rng = np.random.default_rng(3)
+    shape = (11, 9, 7)
+    mask = np.ones(shape, bool)
+    mask[0], mask[:, :, -1] = False, False            # tissue boundary inside the box
+    wm = rng.random(shape).astype(np.float32)
+    u0 = np.where(mask, rng.random(shape), 0).astype(np.float32)
+    field = np.zeros(shape, bool)
+    field[:6] = True
+    sched = Schedule(rt_days=np.array([0.5, 1.5]), rt_dose_gy=np.array([2.0, 2.0]),
+                     drug_exposure=lambda a, b: 3.0 * (b - a))
+    p = GrowthParams(1.5, 0.1, alpha_per_gy=0.05, kappa_l_per_mg_h=0.01)   # 1.5: 5 sub-steps / step
+    one = ReactionDiffusion((1.0, 1.0, 1.5), mask, wm, 1 - wm, threads=1)
+    many = ReactionDiffusion((1.0, 1.0, 1.5), mask, wm, 1 - wm, threads=threads)
+    assert len(many._chunks(threads)) == threads
+    kw = dict(schedule=sched, save_days=[1.0, 3.0], rt_mask=field)
+    a, b = one.simulate(u0, p, 3.0, 0.5, **kw), many.simulate(u0, p, 3.0, 0.5, **kw)
+    for t in a:
+        assert np.array_equal(a[t], b[t])
+    sa, sb = one.simulate_sensitivities(u0, p, 3.0, 0.5, **kw), many.simulate_sensitivities(u0, p, 3.0, 0.5, **kw)
+    for t in sa:
+        assert np.array_equal(sa[t][0], a[t])           # the state of the tangent run is the forward state
+        assert np.array_equal(sa[t][0], sb[t][0]) and np.array_equal(sa[t][1], sb[t][1])
+
+
+def test_solver_threads_follow_the_job_allocation(monkeypatch):
+    from twinflow.models.oncology.growth import default_threads
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")         # Snakemake sets it to the job's threads
+    assert default_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert 1 <= default_threads() <= 2
+
+
 def test_one_compartment_matches_closed_forms():
     iv = OneCompartment(cl_l_h=5.0, v_l=50.0)
     assert iv.concentration([0.0], [0.0], [100.0])[0] == pytest.approx(2.0)

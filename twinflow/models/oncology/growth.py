@@ -38,8 +38,15 @@ with respect to ``log D_w``, ``log k``, ``log alpha`` and ``log kappa``.  Becaus
 stencil is linear in ``D_w``, ``d(L u)/d log D_w = L u``; the logistic step, the LQ factor
 and the drug factor are differentiated in closed form.  These are exact derivatives of the
 computed trajectory (up to float32 rounding), which is what Gauss-Newton needs.  The state
-and the tangents diffuse independently within a sub-step, so they run on a small thread pool
-(``threads``, default min(2, cpus); numpy releases the GIL; results do not depend on it).
+and the tangents are advanced together, chunk by chunk.
+
+Threads.  Every sub-step is split into contiguous flat ranges (whole x-planes), one per
+thread (``threads``, default :func:`default_threads`: min(2, CPUs, ``OMP_NUM_THREADS``));
+numpy releases the GIL, so the ranges run in parallel.  A range reads its neighbours one
+plane beyond its ends and writes only itself, and every voxel sees the same operations in
+the same order, so the results are bit-identical for any number of threads (tested).  The
+pointwise growth, drug and tangent updates run in the same per-range task; the only
+synchronisation is one barrier per sub-step.
 """
 
 from __future__ import annotations
@@ -78,6 +85,18 @@ class Schedule:
                         drug_exposure=None if f is None else (lambda a, b: f(a + t0_day, b + t0_day)))
 
 
+def default_threads() -> int:
+    """Solver threads: at most 2 (the stencil is memory-bound beyond that), at most the CPUs,
+    and at most ``OMP_NUM_THREADS`` when set -- Snakemake sets it to the job's ``threads``, so
+    a job never uses more cores than the scheduler (or SLURM) gave it."""
+    import os
+    n = min(2, os.cpu_count() or 1)
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        n = min(n, int(env))
+    return max(1, n)
+
+
 def diffusivity(params: GrowthParams, p_wm: np.ndarray, p_gm: np.ndarray, mask: np.ndarray) -> np.ndarray:
     d = params.d_w_mm2_day * (p_wm + params.gm_ratio * p_gm)
     return np.where(mask, d, 0.0).astype(np.float32)
@@ -100,10 +119,13 @@ class ReactionDiffusion:
     counts tangent-linear trajectories (one per differentiated parameter).
     """
 
+    #: below this many voxels in the tissue box a forward solve runs on one thread (the
+    #: hand-off between threads costs more than it saves)
+    PARALLEL_MIN_VOXELS = 65536
+
     def __init__(self, spacing_mm: tuple[float, float, float], mask: np.ndarray,
                  p_wm: np.ndarray, p_gm: np.ndarray, dtype=np.float32, threads: int | None = None):
-        import os
-        self.threads = max(1, min(2, os.cpu_count() or 1)) if threads is None else max(1, int(threads))
+        self.threads = default_threads() if threads is None else max(1, int(threads))
         self.h = tuple(float(s) for s in spacing_mm)
         self.mask = np.asarray(mask, bool)
         self.shape = self.mask.shape
@@ -191,22 +213,44 @@ class ReactionDiffusion:
         return out
 
     # ------------------------------------------------------------------ kernels
-    def _diffuse(self, src: np.ndarray, base: np.ndarray, out: np.ndarray, coeffs, f: np.ndarray | None = None) -> None:
-        """``out = base + L src`` (``L``: the finite-volume diffusion operator times dt)."""
+    def _diffuse(self, src: np.ndarray, base: np.ndarray, out: np.ndarray, coeffs, f: np.ndarray | None = None,
+                 lo: int = 0, hi: int | None = None) -> None:
+        """``out[lo:hi] = (base + L src)[lo:hi]`` (``L``: the finite-volume diffusion operator
+        times dt).  Reads ``src`` on ``[lo - s, hi + s)`` only, so disjoint ranges can run on
+        different threads; every element sees the same operations in the same order whatever
+        the range, so the result does not depend on how the array is split."""
         f = self._f if f is None else f
         n = self.n
+        hi = n if hi is None else hi
         first = True
         for s, c in coeffs:
-            fs = f[: n - s]
-            np.subtract(src[s:], src[:-s], out=fs)
-            fs *= c
+            # fluxes F[j] = c[j] (src[j+s] - src[j]) for the faces touching [lo, hi)
+            j0, j1 = max(lo - s, 0), min(hi, n - s)
+            if j1 <= j0:                       # no face of this axis touches the range
+                if first:
+                    out[lo:hi] = base[lo:hi]
+                    first = False
+                continue
+            fs = f[: j1 - j0]
+            np.subtract(src[j0 + s:j1 + s], src[j0:j1], out=fs)
+            fs *= c[j0:j1]
+            a1 = max(min(hi, n - s), lo)       # out[i] += F[i],    i in [lo, a1)
             if first:
-                np.add(base[:-s], fs, out=out[:-s])
-                out[n - s:] = base[n - s:]
+                np.add(base[lo:a1], fs[lo - j0:a1 - j0], out=out[lo:a1])
+                out[a1:hi] = base[a1:hi]
                 first = False
             else:
-                out[:-s] += fs
-            out[s:] -= fs
+                out[lo:a1] += fs[lo - j0:a1 - j0]
+            b0 = max(lo, s)                    # out[i] -= F[i - s], i in [b0, hi)
+            if b0 < hi:
+                out[b0:hi] -= fs[b0 - s - j0:hi - s - j0]
+
+    def _chunks(self, parts: int) -> list[tuple[int, int]]:
+        """``parts`` contiguous flat ranges of about equal size, cut at x-plane boundaries."""
+        planes = self.sub_shape[0]
+        parts = max(1, min(parts, planes))
+        cuts = [round(i * planes / parts) * self.strides[0] for i in range(parts + 1)]
+        return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
     # ------------------------------------------------------------------ forward
     def simulate(self, u0: np.ndarray, params: GrowthParams, t_end_day: float, dt_day: float = 0.5,
@@ -233,24 +277,49 @@ class ReactionDiffusion:
         keep = transform or (lambda a: a)
         if 0 in save_steps:
             out[save_steps[0]] = keep(self._to_full(u))
-        for step in range(n_steps):
-            if step in rt_steps:
-                sf = self.dtype(np.exp(-rt_steps[step]))
-                if field_flat is None:
-                    u *= sf
-                else:
-                    np.multiply(u, sf, out=u, where=field_flat)
-            for _ in range(n_sub):
-                self._diffuse(u, u, v, coeffs)
-                u, v = v, u
-            # exact logistic step and the drug's log-kill over the step, in 3 passes:
+        chunks = self._chunks(self.threads if self.n >= self.PARALLEL_MIN_VOXELS else 1)
+        scratch = [self._f] + [np.empty(self.n, self.dtype) for _ in chunks[1:]]
+        pool = None
+        if len(chunks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            pool = ThreadPoolExecutor(len(chunks) - 1)
+
+        def advance(i: int, src: np.ndarray, dst: np.ndarray, logistic: tuple[float, float] | None) -> None:
+            # one diffusion sub-step on chunk i; after the last one, the exact logistic step and
+            # the drug's log-kill over the step in 3 passes:
             # u <- G e u / (1 + (G - 1) u) = u / (a u + b),  a = (G - 1) / (G e), b = 1 / (G e)
-            ge = growth * np.exp(-kappa * auc[step])
-            np.multiply(u, self.dtype((growth - 1.0) / ge), out=t)
-            t += self.dtype(1.0 / ge)
-            u /= t
-            if step + 1 in save_steps:
-                out[save_steps[step + 1]] = keep(self._to_full(u))
+            lo, hi = chunks[i]
+            self._diffuse(src, src, dst, coeffs, scratch[i], lo, hi)
+            if logistic is not None:
+                d, tt = dst[lo:hi], t[lo:hi]
+                np.multiply(d, self.dtype(logistic[0]), out=tt)
+                tt += self.dtype(logistic[1])
+                d /= tt
+
+        try:
+            for step in range(n_steps):
+                if step in rt_steps:
+                    sf = self.dtype(np.exp(-rt_steps[step]))
+                    if field_flat is None:
+                        u *= sf
+                    else:
+                        np.multiply(u, sf, out=u, where=field_flat)
+                ge = growth * np.exp(-kappa * auc[step])
+                for sub in range(n_sub):
+                    logistic = ((growth - 1.0) / ge, 1.0 / ge) if sub == n_sub - 1 else None
+                    if pool is None:
+                        advance(0, u, v, logistic)
+                    else:
+                        futs = [pool.submit(advance, i, u, v, logistic) for i in range(1, len(chunks))]
+                        advance(0, u, v, logistic)
+                        for fu in futs:
+                            fu.result()
+                    u, v = v, u
+                if step + 1 in save_steps:
+                    out[save_steps[step + 1]] = keep(self._to_full(u))
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return out
 
     # ------------------------------------------------------------------ tangent linear
@@ -285,74 +354,85 @@ class ReactionDiffusion:
         gp = np.empty_like(u)
         S = [np.zeros_like(u) for _ in wrt]
         Sv = [np.empty_like(u) for _ in wrt]
-        w = np.empty_like(u)
         out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        chunks = self._chunks(self.threads if self.n >= self.PARALLEL_MIN_VOXELS else 1)
+        scratch = [self._f] + [np.empty(self.n, self.dtype) for _ in chunks[1:]]
         pool = None
-        if self.threads > 1 and wrt:
+        if len(chunks) > 1:
             from concurrent.futures import ThreadPoolExecutor
-            pool = ThreadPoolExecutor(self.threads)
-            scratch = [np.empty(self.n, self.dtype) for _ in range(len(wrt) + 1)]
+            pool = ThreadPoolExecutor(len(chunks) - 1)
+        i_dw, i_k, i_kappa = ip.get("d_w"), ip.get("k"), ip.get("kappa")
 
         def save(tt):
             out[tt] = (self._to_full(u), np.stack([self._to_full(s) for s in S]) if S else
                        np.zeros((0,) + self.shape, self.dtype))
 
-        if 0 in save_steps:
-            save(save_steps[0])
-        for step in range(n_steps):
-            if step in rt_steps:
-                q = rt_steps[step]                    # alpha d + beta d^2 = d(q)/d log alpha
-                sf = self.dtype(np.exp(-q))
-                where = True if field_flat is None else field_flat
-                np.multiply(u, sf, out=u, where=where)
-                for s in S:
-                    np.multiply(s, sf, out=s, where=where)
-                if "alpha" in ip:
-                    np.multiply(u, self.dtype(-q), out=t)
-                    np.add(S[ip["alpha"]], t, out=S[ip["alpha"]], where=where)
-            for _ in range(n_sub):
-                # the state and each tangent diffuse independently: run them on the thread pool
-                jobs = []
-                for i, name in enumerate(wrt):
-                    if name == "d_w":              # s' = s + L (s + u):  d(L u)/d log D = L u
-                        np.add(S[i], u, out=w)
-                        jobs.append((w, S[i], Sv[i]))
-                    else:
-                        jobs.append((S[i], S[i], Sv[i]))
-                jobs.append((u, u, v))
-                if pool is None:
-                    for src, base, dst in jobs:
-                        self._diffuse(src, base, dst, coeffs)
-                else:
-                    list(pool.map(lambda a: self._diffuse(a[0][0], a[0][1], a[0][2], coeffs, a[1]),
-                                  zip(jobs, scratch)))
-                for i in range(len(S)):
-                    S[i], Sv[i] = Sv[i], S[i]
-                u, v = v, u
+        def advance(i, u, v, S, Sv, last, ge, auc_step):
+            """One diffusion sub-step of the state and every tangent on chunk i, then (after the
+            last sub-step) the logistic + drug step and its derivatives, all pointwise."""
+            lo, hi = chunks[i]
+            f = scratch[i]
+            self._diffuse(u, u, v, coeffs, f, lo, hi)
+            for j in range(len(S)):
+                self._diffuse(S[j], S[j], Sv[j], coeffs, f, lo, hi)
+            if i_dw is not None:               # d(L u)/d log D_w = L u = v - u
+                fs = f[: hi - lo]
+                np.subtract(v[lo:hi], u[lo:hi], out=fs)
+                Sv[i_dw][lo:hi] += fs
+            if not last:
+                return
             # logistic + drug: u <- G e u / den = u / tt, den = 1 + u (G - 1), tt = den / (G e)
             # (same passes as simulate); d/du = G e / den^2 = 1 / (G e tt^2);
             # d/dlog k = k dt u (1 - u) * d/du
-            ge = growth * np.exp(-kappa * auc[step])
-            np.multiply(u, self.dtype((growth - 1.0) / ge), out=den)
-            den += self.dtype(1.0 / ge)                  # tt
-            np.multiply(den, den, out=gp)
-            gp *= self.dtype(ge)
-            np.reciprocal(gp, out=gp)                   # e * g'(u)
-            if "k" in ip:
-                np.subtract(1.0, u, out=t)
-                t *= u
-                t *= self.dtype(k * dt_day)
-                t *= gp
-            for s in S:
-                s *= gp
-            if "k" in ip:
-                S[ip["k"]] += t
-            u /= den
-            if "kappa" in ip and auc[step] > 0:
-                np.multiply(u, self.dtype(-kappa * auc[step]), out=t)
-                S[ip["kappa"]] += t
-            if step + 1 in save_steps:
-                save(save_steps[step + 1])
-        if pool is not None:
-            pool.shutdown()
+            un, dn, g, tc = v[lo:hi], den[lo:hi], gp[lo:hi], t[lo:hi]
+            np.multiply(un, self.dtype((growth - 1.0) / ge), out=dn)
+            dn += self.dtype(1.0 / ge)                  # tt
+            np.multiply(dn, dn, out=g)
+            g *= self.dtype(ge)
+            np.reciprocal(g, out=g)                     # e * g'(u)
+            if i_k is not None:
+                np.subtract(1.0, un, out=tc)
+                tc *= un
+                tc *= self.dtype(k * dt_day)
+                tc *= g
+            for sj in Sv:
+                sj[lo:hi] *= g
+            if i_k is not None:
+                Sv[i_k][lo:hi] += tc
+            un /= dn
+            if i_kappa is not None and auc_step > 0:
+                np.multiply(un, self.dtype(-kappa * auc_step), out=tc)
+                Sv[i_kappa][lo:hi] += tc
+
+        try:
+            if 0 in save_steps:
+                save(save_steps[0])
+            for step in range(n_steps):
+                if step in rt_steps:
+                    q = rt_steps[step]                    # alpha d + beta d^2 = d(q)/d log alpha
+                    sf = self.dtype(np.exp(-q))
+                    where = True if field_flat is None else field_flat
+                    np.multiply(u, sf, out=u, where=where)
+                    for sj in S:
+                        np.multiply(sj, sf, out=sj, where=where)
+                    if "alpha" in ip:
+                        np.multiply(u, self.dtype(-q), out=t)
+                        np.add(S[ip["alpha"]], t, out=S[ip["alpha"]], where=where)
+                ge = growth * np.exp(-kappa * auc[step])
+                for sub in range(n_sub):
+                    args = (u, v, S, Sv, sub == n_sub - 1, ge, auc[step])
+                    if pool is None:
+                        advance(0, *args)
+                    else:
+                        futs = [pool.submit(advance, i, *args) for i in range(1, len(chunks))]
+                        advance(0, *args)
+                        for fu in futs:
+                            fu.result()
+                    u, v = v, u
+                    S, Sv = Sv, S
+                if step + 1 in save_steps:
+                    save(save_steps[step + 1])
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return out
