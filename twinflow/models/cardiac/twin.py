@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 
 from twinflow.io.atomic import dumps_json, write_bytes, write_json
 from twinflow.models.base import PatientContext, TwinModel
+
+if TYPE_CHECKING:      # imported where used: the workflow imports this plug-in at parse time
+    import SimpleITK as sitk
 
 VERSION = "1.0.0"
 DEFAULT_ARMS = [
@@ -46,6 +47,7 @@ def _contour_dir(row: Any) -> Path | None:
 
 def _labels_image(seg, cine: sitk.Image) -> sitk.Image:
     """Masks [T, Z, R, C] back onto the cine's voxel grid as a 4D uint8 label image."""
+    import SimpleITK as sitk
     lab = np.zeros(seg.blood.shape, np.uint8)
     lab[seg.myocardium] = 2
     lab[seg.blood] = 1
@@ -94,6 +96,8 @@ class CardiacTwin(TwinModel):
         return [v for v, _ in ctx.visits() if "CINE_SAX" in ctx.series_of(v)]
 
     def segment(self, ctx: PatientContext, visit: str, out_dir: Path) -> None:
+        import nibabel as nib
+        import SimpleITK as sitk
         from twinflow.io.imaging import read_image_with_info, write_nifti
         from twinflow.segment import cardiac as cs
 

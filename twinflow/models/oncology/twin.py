@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 
 from twinflow.errors import InputError
@@ -42,6 +41,7 @@ PARAM_FIELDS = {"d_w": "d_w_mm2_day", "k": "k_per_day", "alpha": "alpha_per_gy",
 # ----------------------------------------------------------------------------- helpers
 
 def _nifti_bytes(arr: np.ndarray, affine: np.ndarray) -> bytes:
+    import nibabel as nib
     from twinflow.io.atomic import gzip_bytes
 
     img = nib.Nifti1Image(np.asarray(arr), affine)
@@ -52,6 +52,7 @@ def _nifti_bytes(arr: np.ndarray, affine: np.ndarray) -> bytes:
 
 
 def _load(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    import nibabel as nib
     img = nib.load(str(path))
     return np.asarray(img.dataobj), img.affine, tuple(float(z) for z in img.header.get_zooms()[:3])
 
@@ -302,6 +303,7 @@ class OncologyTwin(TwinModel):
 
     # ------------------------------------------------------------------ simulate
     def _maps(self, d: Path) -> dict[str, np.ndarray]:
+        import nibabel as nib
         out = {}
         for k in ("initial_density", "start_density", "p_wm", "p_gm", "tissue"):
             a = np.asarray(nib.load(str(d / f"{k}.nii.gz")).dataobj)
@@ -376,6 +378,7 @@ class OncologyTwin(TwinModel):
         }
 
     def _plots(self, ctx, est, simulate_dir: Path, estimate_dir: Path, builder) -> None:
+        import nibabel as nib
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
