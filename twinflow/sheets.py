@@ -7,7 +7,7 @@
 * ``treatments.tsv`` one row per administration (radiotherapy fraction or drug dose)
 
 The Snakemake layer (``rules/common.smk``) validates each sheet against its JSON schema in
-``config/schemas/`` with ``snakemake.utils.validate``; this module reads the sheets and makes
+``config/schemas/`` with :func:`twinflow.schema.validate_frame`; this module reads the sheets and makes
 the checks a schema cannot (unique ids, dates, cross-sheet references, paths).
 
 Two kinds of problem are distinguished:
