@@ -517,8 +517,9 @@ def make_up_to_date(flow: Flow, n: int, logdir: Path) -> None:
     src_meta, dst_meta = tmpl / ".snakemake" / "metadata", flow.wd / ".snakemake" / "metadata"
     dst_meta.mkdir(parents=True, exist_ok=True)
     pat = re.compile(r"^results/(P\d{5})/")
-    # twinflow's treatment rows carry their sheet row number ("row") into params: shift it to
-    # where patient i's rows are in the n-patient sheet, or every record would differ
+    # a param that carries a sheet row number ("'row': k") would differ per patient: shift it
+    # to where patient i's rows are in the n-patient sheet (twinflow's params no longer carry
+    # row numbers, so this is a no-op for it; kept for workflows that do)
     ntrt = {t: len(flow.rows[t].get("treatments.tsv", [])) for t in TEMPLATES}
     start_tmpl = {pid_of(k): 2 + sum(ntrt[TEMPLATES[j]] for j in range(k - 1)) for k in range(1, 5)}
     start, acc = {}, 2

@@ -53,9 +53,8 @@ rule ingest_variants:
     benchmark:
         f"{BENCH}/ingest_variants/{{patient}}_{{kind}}.tsv"
     params:
-        path=lambda wc: patient(wc)[f"{wc.kind}_vcf"],
-        display=lambda wc: patient(wc)[f"{wc.kind}_vcf_display"],
-        sample=lambda wc: patient(wc).get("germline_sample") if wc.kind == "germline" else None,
+        ctx=lambda wc: {"path": patient(wc)[f"{wc.kind}_vcf"], "display": patient(wc)[f"{wc.kind}_vcf_display"],
+                        "sample": patient(wc).get("germline_sample") if wc.kind == "germline" else None},
         code=code_digest("twinflow.io.variants"),
     conda:
         "../envs/ingest.yaml"
@@ -74,9 +73,8 @@ rule ingest_labs:
     benchmark:
         f"{BENCH}/ingest_labs/{{patient}}.tsv"
     params:
-        path=lambda wc: patient(wc)["labs"],
-        display=lambda wc: patient(wc)["labs_display"],
-        subject=lambda wc: patient(wc).get("labs_subject"),
+        ctx=lambda wc: {"path": patient(wc)["labs"], "display": patient(wc)["labs_display"],
+                        "subject": patient(wc).get("labs_subject")},
         implausible=config["ingest"]["implausible_labs"],
         code=code_digest("twinflow.io.labs"),
     conda:
@@ -95,10 +93,7 @@ rule patient_qc:
     benchmark:
         f"{BENCH}/patient_qc/{{patient}}.tsv"
     params:
-        error=lambda wc: COHORT.invalid.get(wc.patient),
-        patient=lambda wc: COHORT.patients[wc.patient],
-        images=lambda wc: COHORT.images.get(wc.patient, []),
-        treatments=lambda wc: _ctx_value(wc.patient, None)["treatments"],
+        ctx=lambda wc: {"error": COHORT.invalid.get(wc.patient), **_ctx_value(wc.patient, None)},
         code=code_digest("twinflow.qc"),
     conda:
         "../envs/qc.yaml"

@@ -14,8 +14,7 @@ rule segment:
         f"{BENCH}/segment/{{patient}}/{{visit}}.tsv"
     params:
         **_ctx_params("segment"),
-        visit=lambda wc: wc.visit,
-        code=stage_code("segment"),
+        visit="{visit}",
     conda:
         "../envs/model.yaml"
     script:
@@ -52,7 +51,6 @@ rule estimate:
         f"{BENCH}/estimate/{{patient}}.tsv"
     params:
         **_ctx_params("estimate"),
-        code=stage_code("estimate"),
     threads: 2
     conda:
         "../envs/model.yaml"
@@ -72,7 +70,6 @@ rule simulate:
         f"{BENCH}/simulate/{{patient}}.tsv"
     params:
         **_ctx_params("simulate"),
-        code=stage_code("simulate"),
     threads: 2
     conda:
         "../envs/model.yaml"
@@ -90,9 +87,7 @@ rule twin:
     benchmark:
         f"{BENCH}/twin/{{patient}}.tsv"
     params:
-        **CTX_PARAMS,
-        resolved_config=resolved_config,
-        code=stage_code("twin"),
+        **_ctx_params("twin"),
     conda:
         "../envs/model.yaml"
     script:

@@ -6,10 +6,11 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    qc = ingest_labs(sm.params.path, sm.output.table, sm.output.qc, patient=sm.wildcards.patient,
-                     subject=sm.params.subject, display_path=sm.params.display)
+    c = sm.params.ctx
+    qc = ingest_labs(c["path"], sm.output.table, sm.output.qc, patient=sm.wildcards.patient,
+                     subject=c["subject"], display_path=c["display"])
     check_implausible_labs(qc, sm.params.implausible, patient=sm.wildcards.patient,
-                           path=sm.params.display, outputs=[sm.output.table, sm.output.qc])
+                           path=c["display"], outputs=[sm.output.table, sm.output.qc])
 
 
 run_script(snakemake, main)  # noqa: F821

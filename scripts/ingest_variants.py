@@ -5,8 +5,9 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    ingest_variants(sm.params.path, sm.output.table, sm.output.qc, patient=sm.wildcards.patient,
-                    sample=sm.params.sample, kind=sm.wildcards.kind, display_path=sm.params.display)
+    c = sm.params.ctx
+    ingest_variants(c["path"], sm.output.table, sm.output.qc, patient=sm.wildcards.patient,
+                    sample=c["sample"], kind=sm.wildcards.kind, display_path=c["display"])
 
 
 run_script(snakemake, main)  # noqa: F821

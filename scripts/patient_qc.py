@@ -5,8 +5,9 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    patient_qc(sm.output[0], patient=sm.wildcards.patient, row=sm.params.patient, images=sm.params.images,
-               treatments=sm.params.treatments, error=sm.params.error)
+    c = sm.params.ctx
+    patient_qc(sm.output[0], patient=sm.wildcards.patient, row=c["row"], images=c["images"],
+               treatments=c["treatments"], error=c["error"])
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -11,7 +11,7 @@ def main(sm):
     ctx = patient_context(sm)
     build_twin(ctx, registry.get(ctx.row["twin_model"]), estimate_dir=ctx.results / "estimate",
                simulate_dir=ctx.results / "simulate", twin_json=Path(sm.output[0]),
-               resolved_config=sm.params.resolved_config)
+               resolved_config=sm.params.ctx["resolved_config"])
 
 
 run_script(snakemake, main)  # noqa: F821
