@@ -13,12 +13,11 @@ rule segment:
     benchmark:
         f"{BENCH}/segment/{{patient}}/{{visit}}.tsv"
     params:
-        **_ctx_params("segment"),
-        visit="{visit}",
+        **job_params("segment.py", {"ctx": ctx_json("segment")}),
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/segment.py"
+    shell:
+        run_job("segment.py")
 
 
 rule pgx_record:
@@ -32,12 +31,12 @@ rule pgx_record:
     benchmark:
         f"{BENCH}/pgx_record/{{patient}}.tsv"
     params:
-        **CTX_PARAMS,
-        code=code_digest("twinflow.pgx.record"),
+        **job_params("pgx_record.py", {"ctx": ctx_json(None)}, outputs=("json", "tsv"),
+                     code=code_digest("twinflow.pgx.record")),
     conda:
         "../envs/pgx.yaml"
-    script:
-        "../scripts/pgx_record.py"
+    shell:
+        run_job("pgx_record.py")
 
 
 rule estimate:
@@ -50,12 +49,12 @@ rule estimate:
     benchmark:
         f"{BENCH}/estimate/{{patient}}.tsv"
     params:
-        **_ctx_params("estimate"),
+        **job_params("estimate.py", {"ctx": ctx_json("estimate")}),
     threads: 2
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/estimate.py"
+    shell:
+        run_job("estimate.py")
 
 
 rule simulate:
@@ -69,12 +68,12 @@ rule simulate:
     benchmark:
         f"{BENCH}/simulate/{{patient}}.tsv"
     params:
-        **_ctx_params("simulate"),
+        **job_params("simulate.py", {"ctx": ctx_json("simulate")}, inputs=("estimate", "pgx")),
     threads: 2
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/simulate.py"
+    shell:
+        run_job("simulate.py")
 
 
 rule twin:
@@ -87,11 +86,11 @@ rule twin:
     benchmark:
         f"{BENCH}/twin/{{patient}}.tsv"
     params:
-        **_ctx_params("twin"),
+        **job_params("twin.py", {"ctx": ctx_json("twin")}),
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/twin.py"
+    shell:
+        run_job("twin.py")
 
 
 rule patient_report:
@@ -108,8 +107,9 @@ rule patient_report:
     log:
         f"{LOGS}/patient_report/{{patient}}.log",
     params:
-        code=stage_code("report"),
+        **job_params("patient_report.py", {"code": lambda wc: tf_jobs.dumps(stage_code("report")(wc))},
+                     inputs=("twin", "qc")),
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/patient_report.py"
+    shell:
+        run_job("patient_report.py")
