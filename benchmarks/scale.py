@@ -403,17 +403,7 @@ class Flow:
             self.extra = ["--configfile", str(wd / "config.yaml")]
         else:
             self.snakefile = wd / "Snakefile"
-            text = BARE_SNAKEFILE
-            if kind == "bare-script":       # the same rules with script: instead of shell:
-                text = text.replace('shell:\n        "touch {output}"', 'script:\n        "touch.py"')
-                text = text.replace('shell:\n        "mkdir -p {output}"', 'script:\n        "mkdir.py"')
-                assert "shell:\n" not in text
-                (wd / "touch.py").write_text("from pathlib import Path\nfor o in snakemake.output:  # noqa: F821\n"
-                                             "    Path(o).parent.mkdir(parents=True, exist_ok=True)\n"
-                                             "    Path(o).touch()\n")
-                (wd / "mkdir.py").write_text("from pathlib import Path\nfor o in snakemake.output:  # noqa: F821\n"
-                                             "    Path(o).mkdir(parents=True, exist_ok=True)\n")
-            self.snakefile.write_text(text)
+            self.snakefile.write_text(BARE_SNAKEFILE)
             self.extra = []
 
     def write_sheets(self, n: int) -> None:
@@ -649,9 +639,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a new temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--profile", action="store_true", help="also profile the twinflow dry run (cProfile)")
-    ap.add_argument("--script-baseline", action="store_true",
-                    help="also measure the bare workflow with script: instead of shell: rules (twinflow's rules "
-                         "are script: rules; this isolates what Snakemake's script: directive itself costs)")
     a = ap.parse_args()
     n = a.patients
     if a.out:
@@ -667,8 +654,7 @@ def main() -> None:
     rows, struct = demo_rows(), bare_structure()
     results = {}
     t0 = time.perf_counter()
-    kinds = ("twinflow", "bare") + (("bare-script",) if a.script_baseline else ())
-    for kind in kinds:
+    for kind in ("twinflow", "bare"):
         results[kind] = bench(Flow(kind, base / kind, rows, struct), n, logdir)
     elapsed = time.perf_counter() - t0
     after = machine()
@@ -693,17 +679,6 @@ def main() -> None:
     print(row("add one patient (`-n`)", "add1"))
     for k in ("dry", "noop_dry", "noop_run", "add1"):
         print(rss(k))
-    if "bare-script" in results:
-        bs = results["bare-script"]
-        print("\nBare workflow with script: rules (trivial scripts), same run:\n")
-        print("| metric | twinflow | bare, script: | ratio | bare, shell: |\n|---|---:|---:|---:|---:|")
-        for label, key in (("dry run", "dry"), ("no-op -n", "noop_dry"), ("no-op run", "noop_run"),
-                           ("add one patient", "add1")):
-            print(f"| {label} | {tf[key]['wall']:.2f} s | {bs[key]['wall']:.2f} s | "
-                  f"{tf[key]['wall'] / bs[key]['wall']:.2f} | {bare[key]['wall']:.2f} s |")
-        print(f"| peak RSS, dry | {tf['dry']['rss']:.0f} MiB | {bs['dry']['rss']:.0f} MiB | "
-              f"{tf['dry']['rss'] / bs['dry']['rss']:.2f} | {bare['dry']['rss']:.0f} MiB |")
-        print()
     print(f"| jobs planned, dry run | {tf['jobs'].get('total')} | {bare['jobs'].get('total')} | |")
     print(f"| jobs planned, add one patient | {tf['add1_jobs'].get('total')} | "
           f"{bare['add1_jobs'].get('total')} | |")

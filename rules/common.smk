@@ -44,56 +44,6 @@ def _load():
     return cohort
 
 
-# ---------------------------------------------------------------- shell: job runner
-# The per-patient rules are shell: rules that run their script in scripts/ through
-# scripts/run_job.py (twinflow/jobs.py): Snakemake's script: directive opens the script for
-# every job while it builds the DAG and checks its mtime on every no-op run, which at 1000
-# patients was the largest part of the overhead over bare Snakemake (docs/scale.md).
-# Snakemake re-runs a shell: job when its command text changes, so the text holds no absolute
-# path: the interpreter and the scripts folder are exported by the shell prefix (Snakemake's
-# default prefix, "set -euo pipefail; ", is kept).  The same Python as Snakemake's, or the
-# conda environment's python with --sdm conda.
-import shlex
-from snakemake_interface_executor_plugins.settings import DeploymentMethod as _DM
-from twinflow import jobs as tf_jobs
-
-_JOB_PYTHON = "python" if _DM.CONDA in workflow.deployment_settings.deployment_method else sys.executable
-_JOB_SCRIPTS = os.path.join(workflow.basedir, "scripts")
-_JOB_ENV = f"export TWINFLOW_PYTHON={shlex.quote(_JOB_PYTHON)} TWINFLOW_SCRIPTS={shlex.quote(_JOB_SCRIPTS)}"
-shell.prefix(f"set -euo pipefail; {_JOB_ENV}; ".replace("{", "{{").replace("}", "}}"))
-
-
-def run_job(script):
-    """shell: command of a per-patient rule; the job spec (param ``job``) goes in on stdin."""
-    return (f'"$TWINFLOW_PYTHON" "$TWINFLOW_SCRIPTS/run_job.py" "$TWINFLOW_SCRIPTS/{script}"'
-            " {threads} {log:q} --outputs {output:q} --inputs {input:q} <<'TWINFLOW_JOB'\n{params.job}\nTWINFLOW_JOB")
-
-
-def job_params(script, dynamic=None, inputs=(), outputs=(), **static):
-    """The one param of a shell: rule: the job spec (twinflow.jobs.spec) with the job's
-    wildcards and params.  ``dynamic`` maps a param name to a function of the wildcards
-    returning the value as canonical JSON text (tf_jobs.dumps, cached per patient); ``static``
-    values are the same for every job of the rule; ``inputs`` / ``outputs`` name the rule's
-    leading single-file inputs / outputs in order.  The param is a function of the wildcards
-    only, so Snakemake's params trigger sees it.  The script's SHA-256 is part of the spec,
-    so editing a script re-runs its jobs, as with script:."""
-    import hashlib
-
-    with open(os.path.join(workflow.basedir, "scripts", script), "rb") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
-    fixed = {k: tf_jobs.dumps(v) for k, v in static.items()}
-    fixed["script_sha256"] = tf_jobs.dumps(digest)
-    dyn = dict(dynamic or {})
-
-    def job(wildcards):
-        p = dict(fixed)
-        for k, f in dyn.items():
-            p[k] = f(wildcards)
-        return tf_jobs.spec(wildcards, p, input_names=inputs, output_names=outputs)
-
-    return dict(job=job)
-
-
 COHORT = _load()
 PATIENTS = COHORT.patient_ids
 
@@ -256,19 +206,11 @@ def _ctx_value(pid, stage):
     return _CTX_CACHE[key]
 
 
-_CTX_JSON = {}
+def _ctx_params(stage):
+    return dict(ctx=lambda wc: _ctx_value(wc.patient, stage))
 
 
-def ctx_json(stage):
-    """Param function: the patient's context for ``stage`` as canonical JSON, made once per
-    (patient, stage)."""
-    def f(wc):
-        key = (wc.patient, stage)
-        if key not in _CTX_JSON:
-            _CTX_JSON[key] = tf_jobs.dumps(_ctx_value(wc.patient, stage))
-        return _CTX_JSON[key]
-
-    return f
+CTX_PARAMS = _ctx_params(None)
 
 
 def _ctx(pid):
@@ -278,14 +220,8 @@ def _ctx(pid):
                           treatments=COHORT.treatments.get(pid, []), results=__import__("pathlib").Path(R) / pid)
 
 
-_SEGMENT_VISITS = {}
-
-
 def segment_visits(pid):
-    """The visits the patient's model segments (asked once per patient; 5+ input functions use it)."""
-    if pid not in _SEGMENT_VISITS:
-        _SEGMENT_VISITS[pid] = list(model_of(pid).segment_visits(_ctx(pid)))
-    return _SEGMENT_VISITS[pid]
+    return model_of(pid).segment_visits(_ctx(pid))
 
 
 def _visit_images(pid, visit):

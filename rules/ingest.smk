@@ -14,18 +14,18 @@ rule ingest_image:
     benchmark:
         f"{BENCH}/ingest_image/{{patient}}/{{visit}}_{{series}}.tsv"
     params:
-        **job_params("ingest_image.py", {"row": lambda wc: tf_jobs.dumps(image_row(wc))},
-                     outputs=("nifti", "qc", "png"), code=code_digest("twinflow.io.imaging")),
+        row=image_row,
+        code=code_digest("twinflow.io.imaging"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_image.py")
+    script:
+        "../scripts/ingest_image.py"
 
 
 rule ingest_label:
     input:
-        image=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",   # first: named in job_params
         label=lambda wc: available(image_row(wc).label_path),
+        image=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",
     output:
         nifti=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.nii.gz",
         qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.qc.json",
@@ -34,12 +34,12 @@ rule ingest_label:
     benchmark:
         f"{BENCH}/ingest_label/{{patient}}/{{visit}}_{{series}}.tsv"
     params:
-        **job_params("ingest_label.py", {"row": lambda wc: tf_jobs.dumps(image_row(wc))},
-                     inputs=("image",), outputs=("nifti", "qc"), code=code_digest("twinflow.io.imaging")),
+        row=image_row,
+        code=code_digest("twinflow.io.imaging"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_label.py")
+    script:
+        "../scripts/ingest_label.py"
 
 
 rule ingest_variants:
@@ -53,14 +53,13 @@ rule ingest_variants:
     benchmark:
         f"{BENCH}/ingest_variants/{{patient}}_{{kind}}.tsv"
     params:
-        **job_params("ingest_variants.py", {"ctx": lambda wc: tf_jobs.dumps({
-            "path": patient(wc)[f"{wc.kind}_vcf"], "display": patient(wc)[f"{wc.kind}_vcf_display"],
-            "sample": patient(wc).get("germline_sample") if wc.kind == "germline" else None})},
-                     outputs=("table", "qc"), code=code_digest("twinflow.io.variants")),
+        ctx=lambda wc: {"path": patient(wc)[f"{wc.kind}_vcf"], "display": patient(wc)[f"{wc.kind}_vcf_display"],
+                        "sample": patient(wc).get("germline_sample") if wc.kind == "germline" else None},
+        code=code_digest("twinflow.io.variants"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_variants.py")
+    script:
+        "../scripts/ingest_variants.py"
 
 
 rule ingest_labs:
@@ -74,14 +73,14 @@ rule ingest_labs:
     benchmark:
         f"{BENCH}/ingest_labs/{{patient}}.tsv"
     params:
-        **job_params("ingest_labs.py", {"ctx": lambda wc: tf_jobs.dumps({
-            "path": patient(wc)["labs"], "display": patient(wc)["labs_display"],
-            "subject": patient(wc).get("labs_subject")})},
-                     outputs=("table", "qc"), implausible=config["ingest"]["implausible_labs"], code=code_digest("twinflow.io.labs")),
+        ctx=lambda wc: {"path": patient(wc)["labs"], "display": patient(wc)["labs_display"],
+                        "subject": patient(wc).get("labs_subject")},
+        implausible=config["ingest"]["implausible_labs"],
+        code=code_digest("twinflow.io.labs"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_labs.py")
+    script:
+        "../scripts/ingest_labs.py"
 
 
 rule patient_qc:
@@ -94,13 +93,12 @@ rule patient_qc:
     benchmark:
         f"{BENCH}/patient_qc/{{patient}}.tsv"
     params:
-        **job_params("patient_qc.py", {"ctx": lambda wc: tf_jobs.dumps(
-            {"error": COHORT.invalid.get(wc.patient), **_ctx_value(wc.patient, None)})},
-                     code=code_digest("twinflow.qc")),
+        ctx=lambda wc: {"error": COHORT.invalid.get(wc.patient), **_ctx_value(wc.patient, None)},
+        code=code_digest("twinflow.qc"),
     conda:
         "../envs/qc.yaml"
-    shell:
-        run_job("patient_qc.py")
+    script:
+        "../scripts/patient_qc.py"
 
 
 rule cohort_qc:

@@ -13,11 +13,12 @@ rule segment:
     benchmark:
         f"{BENCH}/segment/{{patient}}/{{visit}}.tsv"
     params:
-        **job_params("segment.py", {"ctx": ctx_json("segment")}),
+        **_ctx_params("segment"),
+        visit="{visit}",
     conda:
         "../envs/model.yaml"
-    shell:
-        run_job("segment.py")
+    script:
+        "../scripts/segment.py"
 
 
 rule pgx_record:
@@ -31,12 +32,12 @@ rule pgx_record:
     benchmark:
         f"{BENCH}/pgx_record/{{patient}}.tsv"
     params:
-        **job_params("pgx_record.py", {"ctx": ctx_json(None)}, outputs=("json", "tsv"),
-                     code=code_digest("twinflow.pgx.record")),
+        **CTX_PARAMS,
+        code=code_digest("twinflow.pgx.record"),
     conda:
         "../envs/pgx.yaml"
-    shell:
-        run_job("pgx_record.py")
+    script:
+        "../scripts/pgx_record.py"
 
 
 rule estimate:
@@ -49,12 +50,12 @@ rule estimate:
     benchmark:
         f"{BENCH}/estimate/{{patient}}.tsv"
     params:
-        **job_params("estimate.py", {"ctx": ctx_json("estimate")}),
+        **_ctx_params("estimate"),
     threads: 2
     conda:
         "../envs/model.yaml"
-    shell:
-        run_job("estimate.py")
+    script:
+        "../scripts/estimate.py"
 
 
 rule simulate:
@@ -68,12 +69,12 @@ rule simulate:
     benchmark:
         f"{BENCH}/simulate/{{patient}}.tsv"
     params:
-        **job_params("simulate.py", {"ctx": ctx_json("simulate")}, inputs=("estimate", "pgx")),
+        **_ctx_params("simulate"),
     threads: 2
     conda:
         "../envs/model.yaml"
-    shell:
-        run_job("simulate.py")
+    script:
+        "../scripts/simulate.py"
 
 
 rule twin:
@@ -86,11 +87,11 @@ rule twin:
     benchmark:
         f"{BENCH}/twin/{{patient}}.tsv"
     params:
-        **job_params("twin.py", {"ctx": ctx_json("twin")}),
+        **_ctx_params("twin"),
     conda:
         "../envs/model.yaml"
-    shell:
-        run_job("twin.py")
+    script:
+        "../scripts/twin.py"
 
 
 rule patient_report:
@@ -107,9 +108,8 @@ rule patient_report:
     log:
         f"{LOGS}/patient_report/{{patient}}.log",
     params:
-        **job_params("patient_report.py", {"code": lambda wc: tf_jobs.dumps(stage_code("report")(wc))},
-                     inputs=("twin", "qc")),
+        code=stage_code("report"),
     conda:
         "../envs/model.yaml"
-    shell:
-        run_job("patient_report.py")
+    script:
+        "../scripts/patient_report.py"
