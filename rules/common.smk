@@ -220,8 +220,14 @@ def _ctx(pid):
                           treatments=COHORT.treatments.get(pid, []), results=__import__("pathlib").Path(R) / pid)
 
 
+_SEGMENT_VISITS = {}
+
+
 def segment_visits(pid):
-    return model_of(pid).segment_visits(_ctx(pid))
+    """The visits the patient's model segments (asked once per patient; 5+ input functions use it)."""
+    if pid not in _SEGMENT_VISITS:
+        _SEGMENT_VISITS[pid] = list(model_of(pid).segment_visits(_ctx(pid)))
+    return _SEGMENT_VISITS[pid]
 
 
 def _visit_images(pid, visit):
