@@ -387,6 +387,33 @@ rule run_crate:
 
 # ----------------------------------------------------------------------------- workflows
 
+def with_directives(text: str) -> str:
+    """The bare Snakefile with, on every rule but ``all``, the directives every twinflow rule
+    has: ``log:``, ``benchmark:`` (paths made from the rule's first output), one callable
+    ``params`` (the patient's sheet row, precomputed) and ``conda:``.  Measured beside bare
+    and twinflow, it splits the gap into what these Snakemake directives cost per job and
+    what twinflow's own code (sheets, validation, input functions) costs."""
+    out, pos = [], 0
+    rule_re = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.S | re.M)
+    for m in rule_re.finditer(text):
+        name, body = m.group(1), m.group(2)
+        out.append(text[pos:m.start()])
+        pos = m.end()
+        first = re.search(r'output:\n\s+(?:directory\()?f"([^"]+)"', body)
+        if name == "all" or not first:
+            out.append(m.group(0))
+            continue
+        stem = first.group(1).replace("{R}/", "", 1)
+        extra = (f'    log:\n        f"{{R}}/logs/{name}/{stem}.log",\n'
+                 f'    benchmark:\n        f"{{R}}/benchmarks/{name}/{stem}.tsv"\n'
+                 '    params:\n        ctx=lambda wc: PAT.get(wc.get("patient")),\n'
+                 '    conda:\n        "env.yaml"\n')
+        out.append(f"rule {name}:\n" + body.replace("    shell:\n", extra + "    shell:\n", 1))
+    out.append(text[pos:])
+    return "".join(out)
+
+
+
 class Flow:
     """One workflow (twinflow or bare) in one folder, with its sheet writer."""
 
@@ -403,7 +430,11 @@ class Flow:
             self.extra = ["--configfile", str(wd / "config.yaml")]
         else:
             self.snakefile = wd / "Snakefile"
-            self.snakefile.write_text(BARE_SNAKEFILE)
+            text = BARE_SNAKEFILE
+            if kind == "bare+directives":
+                text = with_directives(text)
+                (wd / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
+            self.snakefile.write_text(text)
             self.extra = []
 
     def write_sheets(self, n: int) -> None:
@@ -639,6 +670,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a new temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--profile", action="store_true", help="also profile the twinflow dry run (cProfile)")
+    ap.add_argument("--directives-baseline", action="store_true",
+                    help="also measure the bare workflow with log:, benchmark:, one callable param and conda: "
+                         "on every rule, as twinflow's rules have")
     a = ap.parse_args()
     n = a.patients
     if a.out:
@@ -654,7 +688,8 @@ def main() -> None:
     rows, struct = demo_rows(), bare_structure()
     results = {}
     t0 = time.perf_counter()
-    for kind in ("twinflow", "bare"):
+    kinds = ("twinflow", "bare") + (("bare+directives",) if a.directives_baseline else ())
+    for kind in kinds:
         results[kind] = bench(Flow(kind, base / kind, rows, struct), n, logdir)
     elapsed = time.perf_counter() - t0
     after = machine()
@@ -679,6 +714,23 @@ def main() -> None:
     print(row("add one patient (`-n`)", "add1"))
     for k in ("dry", "noop_dry", "noop_run", "add1"):
         print(rss(k))
+    if "bare+directives" in results:
+        bd = results["bare+directives"]
+        print("\nThe bare workflow with twinflow's per-rule directives (log, benchmark, one callable param, "
+              "conda), same run:\n")
+        print("| metric | twinflow | bare + directives | ratio | bare | directives / bare |\n"
+              "|---|---:|---:|---:|---:|---:|")
+        for label, key in (("dry run", "dry"), ("no-op -n", "noop_dry"), ("no-op run", "noop_run"),
+                           ("add one patient", "add1")):
+            print(f"| {label} | {tf[key]['wall']:.2f} s | {bd[key]['wall']:.2f} s | "
+                  f"{tf[key]['wall'] / bd[key]['wall']:.2f} | {bare[key]['wall']:.2f} s | "
+                  f"{bd[key]['wall'] / bare[key]['wall']:.2f} |")
+        print(f"| peak RSS, dry | {tf['dry']['rss']:.0f} MiB | {bd['dry']['rss']:.0f} MiB | "
+              f"{tf['dry']['rss'] / bd['dry']['rss']:.2f} | {bare['dry']['rss']:.0f} MiB | "
+              f"{bd['dry']['rss'] / bare['dry']['rss']:.2f} |")
+        if bd["jobs"] != bare["jobs"]:
+            print(f"WARNING: bare+directives planned {bd['jobs']}")
+        print()
     print(f"| jobs planned, dry run | {tf['jobs'].get('total')} | {bare['jobs'].get('total')} | |")
     print(f"| jobs planned, add one patient | {tf['add1_jobs'].get('total')} | "
           f"{bare['add1_jobs'].get('total')} | |")
