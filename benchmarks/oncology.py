@@ -69,19 +69,17 @@ def main() -> None:
 
     # forward solve over the horizon (treatment terms included)
     n_steps = 450
-    times = []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        rd.simulate(u0, truth, 225.0, 0.5, schedule=sched)
-        times.append(time.perf_counter() - t)
-    fwd = min(times)
-    rd1 = ReactionDiffusion(SPACING, tissue, wm, gm, threads=1)
-    times = []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        rd1.simulate(u0, truth, 225.0, 0.5, schedule=sched)
-        times.append(time.perf_counter() - t)
-    fwd1 = min(times)
+
+    def best_forward(solver) -> float:
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            solver.simulate(u0, truth, 225.0, 0.5, schedule=sched)
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    fwd = best_forward(rd)
+    fwd1 = best_forward(ReactionDiffusion(SPACING, tissue, wm, gm, threads=1))
 
     days = [30.0, 90.0, 160.0, 225.0]
     states = rd.simulate(u0, truth, 225.0, 0.5, schedule=sched, save_days=days)
