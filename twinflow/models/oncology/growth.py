@@ -51,6 +51,7 @@ synchronisation is one barrier per sub-step.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,6 +253,30 @@ class ReactionDiffusion:
         cuts = [round(i * planes / parts) * self.strides[0] for i in range(parts + 1)]
         return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
+    def _ranges(self) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
+        """The flat ranges of one solve (one per thread, one below PARALLEL_MIN_VOXELS) and a
+        flux scratch buffer per range."""
+        chunks = self._chunks(self.threads if self.n >= self.PARALLEL_MIN_VOXELS else 1)
+        return chunks, [self._f] + [np.empty(self.n, self.dtype) for _ in chunks[1:]]
+
+    @contextmanager
+    def _runner(self, n_chunks: int):
+        """``run(fn, *args)`` calls ``fn(i, *args)`` for every range ``i``: range 0 on this
+        thread, the others on a pool, and returns when all are done (the per-sub-step barrier)."""
+        if n_chunks <= 1:
+            yield lambda fn, *args: fn(0, *args)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_chunks - 1) as pool:
+            def run(fn, *args):
+                futs = [pool.submit(fn, i, *args) for i in range(1, n_chunks)]
+                fn(0, *args)
+                for fu in futs:
+                    fu.result()
+
+            yield run
+
     # ------------------------------------------------------------------ forward
     def simulate(self, u0: np.ndarray, params: GrowthParams, t_end_day: float, dt_day: float = 0.5,
                  schedule: Schedule | None = None, save_days: list[float] | None = None,
@@ -277,12 +302,7 @@ class ReactionDiffusion:
         keep = transform or (lambda a: a)
         if 0 in save_steps:
             out[save_steps[0]] = keep(self._to_full(u))
-        chunks = self._chunks(self.threads if self.n >= self.PARALLEL_MIN_VOXELS else 1)
-        scratch = [self._f] + [np.empty(self.n, self.dtype) for _ in chunks[1:]]
-        pool = None
-        if len(chunks) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            pool = ThreadPoolExecutor(len(chunks) - 1)
+        chunks, scratch = self._ranges()
 
         def advance(i: int, src: np.ndarray, dst: np.ndarray, logistic: tuple[float, float] | None) -> None:
             # one diffusion sub-step on chunk i; after the last one, the exact logistic step and
@@ -296,7 +316,7 @@ class ReactionDiffusion:
                 tt += self.dtype(logistic[1])
                 d /= tt
 
-        try:
+        with self._runner(len(chunks)) as run:
             for step in range(n_steps):
                 if step in rt_steps:
                     sf = self.dtype(np.exp(-rt_steps[step]))
@@ -307,19 +327,10 @@ class ReactionDiffusion:
                 ge = growth * np.exp(-kappa * auc[step])
                 for sub in range(n_sub):
                     logistic = ((growth - 1.0) / ge, 1.0 / ge) if sub == n_sub - 1 else None
-                    if pool is None:
-                        advance(0, u, v, logistic)
-                    else:
-                        futs = [pool.submit(advance, i, u, v, logistic) for i in range(1, len(chunks))]
-                        advance(0, u, v, logistic)
-                        for fu in futs:
-                            fu.result()
+                    run(advance, u, v, logistic)
                     u, v = v, u
                 if step + 1 in save_steps:
                     out[save_steps[step + 1]] = keep(self._to_full(u))
-        finally:
-            if pool is not None:
-                pool.shutdown()
         return out
 
     # ------------------------------------------------------------------ tangent linear
@@ -355,12 +366,7 @@ class ReactionDiffusion:
         S = [np.zeros_like(u) for _ in wrt]
         Sv = [np.empty_like(u) for _ in wrt]
         out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-        chunks = self._chunks(self.threads if self.n >= self.PARALLEL_MIN_VOXELS else 1)
-        scratch = [self._f] + [np.empty(self.n, self.dtype) for _ in chunks[1:]]
-        pool = None
-        if len(chunks) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            pool = ThreadPoolExecutor(len(chunks) - 1)
+        chunks, scratch = self._ranges()
         i_dw, i_k, i_kappa = ip.get("d_w"), ip.get("k"), ip.get("kappa")
 
         def save(tt):
@@ -404,7 +410,7 @@ class ReactionDiffusion:
                 np.multiply(un, self.dtype(-kappa * auc_step), out=tc)
                 Sv[i_kappa][lo:hi] += tc
 
-        try:
+        with self._runner(len(chunks)) as run:
             if 0 in save_steps:
                 save(save_steps[0])
             for step in range(n_steps):
@@ -421,18 +427,9 @@ class ReactionDiffusion:
                 ge = growth * np.exp(-kappa * auc[step])
                 for sub in range(n_sub):
                     args = (u, v, S, Sv, sub == n_sub - 1, ge, auc[step])
-                    if pool is None:
-                        advance(0, *args)
-                    else:
-                        futs = [pool.submit(advance, i, *args) for i in range(1, len(chunks))]
-                        advance(0, *args)
-                        for fu in futs:
-                            fu.result()
+                    run(advance, *args)
                     u, v = v, u
                     S, Sv = Sv, S
                 if step + 1 in save_steps:
                     save(save_steps[step + 1])
-        finally:
-            if pool is not None:
-                pool.shutdown()
         return out
