@@ -38,6 +38,7 @@ import argparse
 import base64
 import csv
 import io
+import json
 import os
 import platform
 import pstats
@@ -558,6 +559,7 @@ def make_up_to_date(flow: Flow, n: int, logdir: Path) -> None:
         start[i] = acc
         acc += ntrt[template_of(i)]
     row_re = re.compile(r"'row': (\d+)")
+    keys = job_keys((logdir / f"{flow.kind}_dryrun.log").read_text()) if flow.kind == "twinflow" else {}
     for rec in src_meta.iterdir():
         path = key_path(rec.name)
         m = pat.match(path)
@@ -570,13 +572,32 @@ def make_up_to_date(flow: Flow, n: int, logdir: Path) -> None:
             out = text.replace(t, new)
             if off:
                 out = row_re.sub(lambda m: f"'row': {int(m.group(1)) + off}", out)
-            (dst_meta / path_key(path.replace(t, new))).write_text(out)
+            dst = path.replace(t, new)
+            if dst in keys:     # the job's param is its spec key: a digest, not substitutable text
+                d = json.loads(out)
+                d["params"] = [repr(keys[dst])]
+                out = json.dumps(d)
+            (dst_meta / path_key(dst)).write_text(out)
     # cohort-level jobs: touch (and record) them at full size
     r = run(flow.cmd("--touch", "--forcerun", *COHORT_RULES), flow.wd, logdir / f"{flow.kind}_cohort_touch.log")
     stats = job_stats(r["out"])
     extra = set(stats) - set(COHORT_RULES) - {"all", "total"}
     assert not extra, f"cohort touch also ran {extra}:\n{r['out'][-3000:]}"
     shutil.rmtree(tmpl)
+
+
+def job_keys(dryrun_log: str) -> dict[str, str]:
+    """Output path -> the job's spec key (its one param), from a dry run's printed shell
+    commands (twinflow's per-patient rules, rules/common.smk: run_job)."""
+    keys: dict[str, str] = {}
+    key_re = re.compile(r'run_job\.py" "\$TWINFLOW_SCRIPTS/[\w.]+" ([0-9a-f]{64}) ')
+    for block in dryrun_log.split("\nrule ")[1:]:
+        m = key_re.search(block)
+        out = re.search(r"^    output: (.*)$", block, re.M)
+        if m and out:
+            for path in out.group(1).split(", "):
+                keys[path] = m.group(1)
+    return keys
 
 
 # ----------------------------------------------------------------------------- benchmark

@@ -8,11 +8,15 @@ sys.path.insert(0, workflow.basedir)
 from snakemake.utils import validate, min_version
 
 from twinflow.errors import InputError
+from twinflow import provenance as tf_provenance
 from twinflow.provenance import code_digest
 from twinflow import schema as tf_schema
 from twinflow import sheets as tf_sheets
 
 min_version("9.0")
+
+# Module import lists for the code digests, kept between Snakemake calls (twinflow/provenance.py).
+tf_provenance.use_import_cache(os.path.join(".snakemake", "twinflow", "imports.json"))
 
 validate(config, "../config/schemas/config.schema.yaml")
 
@@ -170,47 +174,136 @@ def _stage_digest(name, stage):
     return _STAGE_DIGESTS[(name, stage)]
 
 
-def stage_code(stage):
-    return lambda wc: _stage_digest(COHORT.patients[wc.patient]["twin_model"], stage)
-
-
-_CTX_CACHE = {}
-_TREATMENTS = {}
 MODEL_STAGES = ("segment", "estimate", "simulate", "twin")
 
+# ---------------------------------------------------------------- shell: job runner
+# The per-patient rules are shell: rules that run their script in scripts/ through
+# scripts/run_job.py (twinflow/jobs.py); the job's data (sheet rows, model config, code
+# digests) is in a content-addressed spec file under .snakemake/twinflow/jobspecs and the
+# job's one param is that file's SHA-256.  Snakemake's script: directive opens the script for
+# every job while it builds the DAG and checks its mtime on every no-op run, and a large
+# param is repr'd into every metadata record: together most of the overhead over bare
+# Snakemake at 1000 patients (docs/scale.md).
+# Snakemake re-runs a shell: job when its command text changes, so the text holds no absolute
+# path: the interpreter and the scripts folder come from the shell prefix (Snakemake's
+# default prefix, "set -euo pipefail; ", is kept).  The interpreter is Snakemake's own, or the
+# conda environment's python with --sdm conda.
+import hashlib
+import shlex
 
-def _ctx_value(pid, stage):
-    """The one param of a patient's job: its sheet rows, where its results go, the model's
-    config for the stage and, for model stages, the stage's code digest (so that editing the
-    code re-runs the stage).  Snakemake evaluates every callable param of every job while it
-    builds the DAG, and a callable costs about as much as an input function, so each rule
-    has exactly one; the values are built once per (patient, stage)."""
-    key = (pid, stage)
-    if key not in _CTX_CACHE:
-        name = COHORT.patients[pid]["twin_model"]
-        if pid not in _TREATMENTS:
-            _TREATMENTS[pid] = [{k: v for k, v in t.items() if k != "row"} for t in COHORT.treatments.get(pid, [])]
-        models = config.get("models", {})
-        ctx = {
+from snakemake_interface_executor_plugins.settings import DeploymentMethod as _DM
+
+from twinflow import jobs as tf_jobs
+
+_JOB_PYTHON = "python" if _DM.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+_JOB_SCRIPTS = os.path.join(workflow.basedir, "scripts")
+_JOB_ENV = f"export TWINFLOW_PYTHON={shlex.quote(_JOB_PYTHON)} TWINFLOW_SCRIPTS={shlex.quote(_JOB_SCRIPTS)}"
+shell.prefix(f"set -euo pipefail; {_JOB_ENV}; ".replace("{", "{{").replace("}", "}}"))
+SPECS = tf_jobs.SpecStore()
+
+
+def run_job(script, wildcards=("patient",), inputs=()):
+    """shell: command of a per-patient rule (see twinflow/jobs.py); ``inputs`` are the named
+    inputs the script reads."""
+    w = " ".join(f"{k}={{wildcards.{k}}}" for k in wildcards)
+    i = " ".join(f"{k}={{input.{k}:q}}" for k in inputs)
+    return (f'"$TWINFLOW_PYTHON" "$TWINFLOW_SCRIPTS/run_job.py" "$TWINFLOW_SCRIPTS/{script}" {{params.job}}'
+            f" {{log:q}} --wildcards {w} --outputs {{output:q}} --inputs {i}").rstrip()
+
+
+def job_params(script, by, build, outputs=(), **static):
+    """The one param of a per-patient shell: rule: the key of its job spec.
+
+    ``by`` maps the job's wildcards to what its data depends on (the patient, or the patient
+    and the image); ``build`` maps that to the script's params as canonical JSON text (values
+    already serialised, so a patient's context is serialised once for all its jobs).
+    ``static`` params are the same for every job of the rule; the script's SHA-256 is one of
+    them, so editing a script re-runs its jobs as script: did.  ``outputs`` names the rule's
+    outputs in order.  The key is a function of the
+    wildcards only, so Snakemake's params trigger sees it."""
+    with open(os.path.join(_JOB_SCRIPTS, script), "rb") as fh:
+        fixed = {k: tf_jobs.dumps(v) for k, v in static.items()}
+        fixed["script_sha256"] = tf_jobs.dumps(hashlib.sha256(fh.read()).hexdigest())
+    head = tf_jobs.dumps({"output_names": list(outputs)})[:-1]
+    keys, names = {}, {}
+
+    def text(k):
+        params = {**fixed, **build(k)}
+        if len(names) != len(params):
+            names.update((n, tf_jobs.dumps(n)) for n in params)
+        body = ",".join(f"{names[n]}:{params[n]}" for n in sorted(params))
+        return f'{head},"params":{{{body}}}}}'
+
+    def job(wildcards):
+        k = by(wildcards)
+        if k not in keys:
+            # the spec file is written when a job that runs formats its command (twinflow/jobs.py)
+            keys[k] = tf_jobs.SpecKey(lambda: text(k), SPECS, write=not (workflow.dryrun or workflow.touch))
+        return keys[k]
+
+    return dict(job=job)
+
+
+_PATIENT_JSON = {}
+_STAGE_JSON = {}
+
+
+def patient_json(pid):
+    """The patient's sheet rows and results folder as canonical JSON (once per patient)."""
+    if pid not in _PATIENT_JSON:
+        _PATIENT_JSON[pid] = tf_jobs.dumps({
             "row": COHORT.patients[pid],
             "images": COHORT.images.get(pid, []),
-            "treatments": _TREATMENTS[pid],
+            "treatments": [{k: v for k, v in t.items() if k != "row"} for t in COHORT.treatments.get(pid, [])],
             "results_dir": os.path.join(R, pid),
-            "model_config": ((models.get(name) or {}).get(stage) or {}) if stage else {},
-        }
+        })
+    return _PATIENT_JSON[pid]
+
+
+def ctx_json(pid, stage):
+    """``ctx`` of a patient's job: its sheet rows and results folder, the model's config for
+    the stage and, for model stages, the stage's code digest (so that editing the code re-runs
+    the stage) and, for the twin, the resolved config it records."""
+    name = COHORT.patients[pid]["twin_model"]
+    if (name, stage) not in _STAGE_JSON:
+        models = config.get("models", {})
+        part = {"model_config": ((models.get(name) or {}).get(stage) or {}) if stage else {}}
         if stage in MODEL_STAGES:
-            ctx["code"] = _stage_digest(name, stage)
+            part["code"] = _stage_digest(name, stage)
         if stage == "twin":
-            ctx["resolved_config"] = {"models": {name: models.get(name) or {}}, "ingest": config.get("ingest", {})}
-        _CTX_CACHE[key] = ctx
-    return _CTX_CACHE[key]
+            part["resolved_config"] = {"models": {name: models.get(name) or {}}, "ingest": config.get("ingest", {})}
+        _STAGE_JSON[(name, stage)] = tf_jobs.dumps(part)
+    return patient_json(pid)[:-1] + "," + _STAGE_JSON[(name, stage)][1:]
 
 
-def _ctx_params(stage):
-    return dict(ctx=lambda wc: _ctx_value(wc.patient, stage))
+def patient_stage(script, stage, **kw):
+    """job_params of a rule whose script gets the patient's ``ctx`` for ``stage``."""
+    return job_params(script, lambda wc: wc.patient, lambda pid: {"ctx": ctx_json(pid, stage)}, **kw)
 
 
-CTX_PARAMS = _ctx_params(None)
+def image_key(wc):
+    return (wc.patient, wc.visit, wc.series)
+
+
+def image_params(key):
+    """An image job's data: its image row only, so a new visit leaves the others' jobs alone."""
+    return {"row": tf_jobs.dumps(COHORT.image(*key))}
+
+
+def variants_params(key):
+    pid, kind = key
+    p = COHORT.patients[pid]
+    return {"ctx": tf_jobs.dumps({"path": p[f"{kind}_vcf"], "display": p[f"{kind}_vcf_display"],
+                                  "sample": p.get("germline_sample") if kind == "germline" else None})}
+
+
+def labs_params(pid):
+    p = COHORT.patients[pid]
+    return {"ctx": tf_jobs.dumps({"path": p["labs"], "display": p["labs_display"], "subject": p.get("labs_subject")})}
+
+
+def patient_qc_params(pid):
+    return {"ctx": ctx_json(pid, None), "error": tf_jobs.dumps(COHORT.invalid.get(pid))}
 
 
 def _ctx(pid):

@@ -14,18 +14,18 @@ rule ingest_image:
     benchmark:
         f"{BENCH}/ingest_image/{{patient}}/{{visit}}_{{series}}.tsv"
     params:
-        row=image_row,
-        code=code_digest("twinflow.io.imaging"),
+        **job_params("ingest_image.py", image_key, image_params, outputs=("nifti", "qc", "png"),
+                     code=code_digest("twinflow.io.imaging")),
     conda:
         "../envs/ingest.yaml"
-    script:
-        "../scripts/ingest_image.py"
+    shell:
+        run_job("ingest_image.py", ("patient", "visit", "series"))
 
 
 rule ingest_label:
     input:
-        label=lambda wc: available(image_row(wc).label_path),
         image=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",
+        label=lambda wc: available(image_row(wc).label_path),
     output:
         nifti=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.nii.gz",
         qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.qc.json",
@@ -34,12 +34,12 @@ rule ingest_label:
     benchmark:
         f"{BENCH}/ingest_label/{{patient}}/{{visit}}_{{series}}.tsv"
     params:
-        row=image_row,
-        code=code_digest("twinflow.io.imaging"),
+        **job_params("ingest_label.py", image_key, image_params, outputs=("nifti", "qc"),
+                     code=code_digest("twinflow.io.imaging")),
     conda:
         "../envs/ingest.yaml"
-    script:
-        "../scripts/ingest_label.py"
+    shell:
+        run_job("ingest_label.py", ("patient", "visit", "series"), inputs=("image",))
 
 
 rule ingest_variants:
@@ -53,13 +53,12 @@ rule ingest_variants:
     benchmark:
         f"{BENCH}/ingest_variants/{{patient}}_{{kind}}.tsv"
     params:
-        ctx=lambda wc: {"path": patient(wc)[f"{wc.kind}_vcf"], "display": patient(wc)[f"{wc.kind}_vcf_display"],
-                        "sample": patient(wc).get("germline_sample") if wc.kind == "germline" else None},
-        code=code_digest("twinflow.io.variants"),
+        **job_params("ingest_variants.py", lambda wc: (wc.patient, wc.kind), variants_params,
+                     outputs=("table", "qc"), code=code_digest("twinflow.io.variants")),
     conda:
         "../envs/ingest.yaml"
-    script:
-        "../scripts/ingest_variants.py"
+    shell:
+        run_job("ingest_variants.py", ("patient", "kind"))
 
 
 rule ingest_labs:
@@ -73,14 +72,12 @@ rule ingest_labs:
     benchmark:
         f"{BENCH}/ingest_labs/{{patient}}.tsv"
     params:
-        ctx=lambda wc: {"path": patient(wc)["labs"], "display": patient(wc)["labs_display"],
-                        "subject": patient(wc).get("labs_subject")},
-        implausible=config["ingest"]["implausible_labs"],
-        code=code_digest("twinflow.io.labs"),
+        **job_params("ingest_labs.py", lambda wc: wc.patient, labs_params, outputs=("table", "qc"),
+                     implausible=config["ingest"]["implausible_labs"], code=code_digest("twinflow.io.labs")),
     conda:
         "../envs/ingest.yaml"
-    script:
-        "../scripts/ingest_labs.py"
+    shell:
+        run_job("ingest_labs.py")
 
 
 rule patient_qc:
@@ -93,12 +90,11 @@ rule patient_qc:
     benchmark:
         f"{BENCH}/patient_qc/{{patient}}.tsv"
     params:
-        ctx=lambda wc: {"error": COHORT.invalid.get(wc.patient), **_ctx_value(wc.patient, None)},
-        code=code_digest("twinflow.qc"),
+        **job_params("patient_qc.py", lambda wc: wc.patient, patient_qc_params, code=code_digest("twinflow.qc")),
     conda:
         "../envs/qc.yaml"
-    script:
-        "../scripts/patient_qc.py"
+    shell:
+        run_job("patient_qc.py")
 
 
 rule cohort_qc:

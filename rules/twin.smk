@@ -13,12 +13,11 @@ rule segment:
     benchmark:
         f"{BENCH}/segment/{{patient}}/{{visit}}.tsv"
     params:
-        **_ctx_params("segment"),
-        visit="{visit}",
+        **patient_stage("segment.py", "segment"),
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/segment.py"
+    shell:
+        run_job("segment.py", ("patient", "visit"))
 
 
 rule pgx_record:
@@ -32,12 +31,11 @@ rule pgx_record:
     benchmark:
         f"{BENCH}/pgx_record/{{patient}}.tsv"
     params:
-        **CTX_PARAMS,
-        code=code_digest("twinflow.pgx.record"),
+        **patient_stage("pgx_record.py", None, outputs=("json", "tsv"), code=code_digest("twinflow.pgx.record")),
     conda:
         "../envs/pgx.yaml"
-    script:
-        "../scripts/pgx_record.py"
+    shell:
+        run_job("pgx_record.py")
 
 
 rule estimate:
@@ -50,12 +48,12 @@ rule estimate:
     benchmark:
         f"{BENCH}/estimate/{{patient}}.tsv"
     params:
-        **_ctx_params("estimate"),
+        **patient_stage("estimate.py", "estimate"),
     threads: 2
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/estimate.py"
+    shell:
+        run_job("estimate.py")
 
 
 rule simulate:
@@ -69,12 +67,12 @@ rule simulate:
     benchmark:
         f"{BENCH}/simulate/{{patient}}.tsv"
     params:
-        **_ctx_params("simulate"),
+        **patient_stage("simulate.py", "simulate"),
     threads: 2
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/simulate.py"
+    shell:
+        run_job("simulate.py", inputs=("estimate", "pgx"))
 
 
 rule twin:
@@ -87,11 +85,11 @@ rule twin:
     benchmark:
         f"{BENCH}/twin/{{patient}}.tsv"
     params:
-        **_ctx_params("twin"),
+        **patient_stage("twin.py", "twin"),
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/twin.py"
+    shell:
+        run_job("twin.py")
 
 
 rule patient_report:
@@ -108,8 +106,9 @@ rule patient_report:
     log:
         f"{LOGS}/patient_report/{{patient}}.log",
     params:
-        code=stage_code("report"),
+        **job_params("patient_report.py", lambda wc: COHORT.patients[wc.patient]["twin_model"],
+                     lambda name: {"code": tf_jobs.dumps(_stage_digest(name, "report"))}),
     conda:
         "../envs/model.yaml"
-    script:
-        "../scripts/patient_report.py"
+    shell:
+        run_job("patient_report.py", inputs=("twin", "qc"))

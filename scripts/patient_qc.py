@@ -7,7 +7,7 @@ from twinflow.workflow import run_script
 def main(sm):
     c = sm.params.ctx
     patient_qc(sm.output[0], patient=sm.wildcards.patient, row=c["row"], images=c["images"],
-               treatments=c["treatments"], error=c["error"])
+               treatments=c["treatments"], error=sm.params.error)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -8,7 +8,7 @@ from twinflow.workflow import patient_context, run_script
 
 def main(sm):
     ctx = patient_context(sm)
-    registry.get(ctx.row["twin_model"]).segment(ctx, sm.params.visit, Path(sm.output[0]))
+    registry.get(ctx.row["twin_model"]).segment(ctx, sm.wildcards.visit, Path(sm.output[0]))
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -1,0 +1,214 @@
+"""Per-patient rules run their script through a ``shell:`` command, with the job's data in a
+content-addressed spec file.
+
+Why not ``script:``.  For every job of a ``script:`` rule Snakemake opens the script through
+its source cache while it builds the DAG, and compares the script's mtime with the outputs on
+every no-op run; with ~26 jobs per patient that was the largest part of twinflow's overhead
+over bare Snakemake on large cohorts (docs/scale.md).  ``shell:`` rules have neither cost.
+
+Why a spec file.  A job needs its patient's sheet rows, the model config for its stage and
+the code digests that make Snakemake re-run it when they change.  Passing that as a param
+makes Snakemake ``repr`` it into its metadata record for every output, and putting it in the
+command text makes every printed command and metadata record kilobytes long.  Instead the
+workflow serialises the data once per distinct content (:func:`SpecStore.key`) to
+``.snakemake/twinflow/jobspecs/<sha256>.json`` in the working directory, and the job's one
+param is that SHA-256 (the key).  Snakemake tracks the key like any param, so a changed row,
+config or code digest changes the key and re-runs exactly the jobs whose data changed.  The
+command is short::
+
+    <python> <repo>/scripts/run_job.py <script> <key> <log> --wildcards k=v ...
+        --outputs <paths> --inputs name=<path> ...   (the named inputs the script reads)
+
+:func:`main` reads the spec (and checks its SHA-256 against the key), rebuilds a
+``snakemake``-like object and runs the unchanged script in ``scripts/`` with it.  Spec files
+are written atomically and never change (their name is their content), so concurrent
+Snakemake processes and cluster nodes sharing the working directory can write and read them
+safely.  Deleting the folder is harmless: the next Snakemake call writes what it needs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+import sys
+from dataclasses import is_dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+SPEC_DIR = os.path.join(".snakemake", "twinflow", "jobspecs")
+
+
+class Namedlist(list):
+    """A list whose named items are also attributes (like ``snakemake.io.Namedlist``)."""
+
+    def __init__(self, items=(), names: dict | None = None):
+        super().__init__(items)
+        self._names = dict(names or {})
+        for k, v in self._names.items():
+            setattr(self, k, v)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self._names[key]
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        return self._names.get(key, default)
+
+    def keys(self):
+        return self._names.keys()
+
+    def items(self):
+        return self._names.items()
+
+
+def _encode(o: Any):
+    from twinflow.sheets import ImageRow
+
+    if isinstance(o, ImageRow):
+        return {"__ImageRow__": dict(o.__dict__)}       # flat dataclass of strings: no asdict deep copy
+    if is_dataclass(o):
+        raise TypeError(f"cannot put a {type(o).__name__} in a job spec")
+    if hasattr(o, "item"):                 # numpy scalar
+        return o.item()
+    raise TypeError(f"cannot put a {type(o).__name__} in a job spec")
+
+
+def _decode(d: dict):
+    if "__ImageRow__" in d and len(d) == 1:
+        from twinflow.sheets import ImageRow
+
+        return ImageRow(**d["__ImageRow__"])
+    return d
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces): equal data gives equal text and key."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_encode)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class SpecStore:
+    """Writes spec files under ``root`` (made on first use); each content once per process."""
+
+    def __init__(self, root: str | os.PathLike = SPEC_DIR):
+        self.root = Path(root)
+        self._present: set[str] | None = None
+
+    def _scan(self) -> set[str]:
+        if self._present is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._present = {n[:-5] for n in os.listdir(self.root) if n.endswith(".json")}
+        return self._present
+
+    def key(self, spec: dict) -> str:
+        """Store ``spec`` (params, input and output names) and return its key."""
+        return self.key_text(dumps(spec))
+
+    def key_text(self, text: str) -> str:
+        """Store a spec already serialised as JSON text; return its key (the text's SHA-256)."""
+        k = digest(text)
+        self.write(k, lambda: text)
+        return k
+
+    def write(self, key: str, text: Callable[[], str]) -> None:
+        """Write the spec ``text()`` under ``key`` unless it is there already."""
+        present = self._scan()
+        if key not in present:
+            body = text()
+            if digest(body) != key:
+                raise ValueError(f"job spec does not match its key {key}")
+            tmp = self.root / f".{key}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(body)
+            os.replace(tmp, self.root / f"{key}.json")
+            present.add(key)
+
+
+class SpecKey(str):
+    """A job's spec key: the param of a per-patient rule, a plain string to Snakemake (which
+    records its ``repr`` and re-runs the job when it changes).  The spec file is written when
+    the key is formatted into the job's shell command, which Snakemake does only for jobs it
+    is about to run or print: a no-op run writes nothing, and neither does a dry run or
+    ``--touch`` (``write=False``).  ``text`` rebuilds the spec's JSON text on demand, so the
+    texts are not kept in memory for every job of a large cohort."""
+
+    def __new__(cls, text: Callable[[], str], store: SpecStore, write: bool = True):
+        obj = super().__new__(cls, digest(text()))
+        obj._text, obj._store, obj._write = text, store, write
+        return obj
+
+    def __format__(self, format_spec: str) -> str:
+        if self._write:
+            self._store.write(str(self), self._text)
+        return format(str(self), format_spec)
+
+    def __reduce__(self):                   # pickles (and copies) as the plain key
+        return (str, (str(self),))
+
+
+def load(key: str, root: str | os.PathLike = SPEC_DIR) -> dict:
+    """The spec stored under ``key``; refuses a file whose content does not match its name."""
+    if not key or any(c not in "0123456789abcdef" for c in key):
+        raise SystemExit(f"run_job: malformed job spec key {key!r}")
+    path = Path(root) / f"{key}.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SystemExit(f"run_job: job spec {path} is missing; run snakemake again in this working "
+                         "directory (it writes the specs while it builds the DAG)") from None
+    if digest(text) != key:
+        raise SystemExit(f"run_job: job spec {path} does not match its key (file changed or damaged)")
+    return json.loads(text, object_hook=_decode)
+
+
+def _named(paths: list[str], names: list[str]) -> Namedlist:
+    if len(names) > len(paths):
+        raise SystemExit(f"job spec names {len(names)} paths but the command line gives {len(paths)}")
+    return Namedlist(paths, dict(zip(names, paths)))
+
+
+class Job:
+    """What a script in ``scripts/`` reads from its ``snakemake`` object."""
+
+    def __init__(self, spec: dict, *, wildcards: dict[str, str], inputs: dict[str, str], outputs: list[str],
+                 log: list[str], threads: int, scriptdir: str):
+        self.input = Namedlist(list(inputs.values()), inputs)
+        self.output = _named(outputs, spec.get("output_names", []))
+        params = spec.get("params", {})
+        self.params = Namedlist(list(params.values()), params)
+        self.wildcards = Namedlist(list(wildcards.values()), wildcards)
+        self.threads = threads
+        self.log = Namedlist(log)
+        self.resources = Namedlist()
+        self.config: dict = {}
+        self.scriptdir = scriptdir
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``run_job.py SCRIPT KEY LOG [--wildcards k=v...] --outputs PATH... --inputs [name=PATH...]``"""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        script, key, log = Path(argv[0]), argv[1], argv[2]
+        rest = argv[3:]
+        w = 0 if rest[:1] == ["--wildcards"] else None
+        o = rest.index("--outputs")
+        i = o + 1 + rest[o + 1:].index("--inputs")
+        wildcards = dict(p.split("=", 1) for p in (rest[w + 1:o] if w is not None else []))
+        outputs, inputs = rest[o + 1:i], dict(p.split("=", 1) for p in rest[i + 1:])
+    except (IndexError, ValueError):
+        raise SystemExit("usage: run_job.py SCRIPT KEY LOG [--wildcards k=v...] "
+                         "--outputs PATH... --inputs [name=PATH...]") from None
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 1)     # Snakemake sets it to the job's threads
+    job = Job(load(key), wildcards=wildcards, inputs=inputs, outputs=outputs, log=[log] if log else [],
+              threads=threads, scriptdir=str(script.resolve().parent))
+    runpy.run_path(str(script), init_globals={"snakemake": job}, run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
