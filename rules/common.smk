@@ -202,13 +202,13 @@ shell.prefix(f"set -euo pipefail; {_JOB_ENV}; ".replace("{", "{{").replace("}", 
 SPECS = tf_jobs.SpecStore()
 
 
-def run_job(script, wildcards=("patient",), inputs=()):
+def run_job(script, inputs=()):
     """shell: command of a per-patient rule (see twinflow/jobs.py); ``inputs`` are the named
-    inputs the script reads."""
-    w = " ".join(f"{k}={{wildcards.{k}}}" for k in wildcards)
+    inputs the script reads.  The job's wildcards are in its spec: every field of the command
+    costs Snakemake a format per printed or run job."""
     i = " ".join(f"{k}={{input.{k}:q}}" for k in inputs)
     return (f'"$TWINFLOW_PYTHON" "$TWINFLOW_SCRIPTS/run_job.py" "$TWINFLOW_SCRIPTS/{script}" {{params.job}}'
-            f" {{log:q}} --wildcards {w} --outputs {{output:q}} --inputs {i}").rstrip()
+            f" {{log:q}} --outputs {{output:q}} --inputs {i}").rstrip()
 
 
 def job_params(script, by, build, outputs=(), **static):
@@ -219,7 +219,7 @@ def job_params(script, by, build, outputs=(), **static):
     already serialised, so a patient's context is serialised once for all its jobs).
     ``static`` params are the same for every job of the rule; the script's SHA-256 is one of
     them, so editing a script re-runs its jobs as script: did.  ``outputs`` names the rule's
-    outputs in order.  The key is a function of the
+    outputs in order.  The spec also holds the job's wildcards.  The key is a function of the
     wildcards only, so Snakemake's params trigger sees it."""
     with open(os.path.join(_JOB_SCRIPTS, script), "rb") as fh:
         fixed = {k: tf_jobs.dumps(v) for k, v in static.items()}
@@ -227,19 +227,21 @@ def job_params(script, by, build, outputs=(), **static):
     head = tf_jobs.dumps({"output_names": list(outputs)})[:-1]
     keys, names = {}, {}
 
-    def text(k):
+    def text(k, wc):
         params = {**fixed, **build(k)}
         if len(names) != len(params):
             names.update((n, tf_jobs.dumps(n)) for n in params)
         body = ",".join(f"{names[n]}:{params[n]}" for n in sorted(params))
-        return f'{head},"params":{{{body}}}}}'
+        return f'{head},"params":{{{body}}},"wildcards":{tf_jobs.dumps(wc)}}}'
 
     def job(wildcards):
-        k = by(wildcards)
-        if k not in keys:
+        wc = dict(wildcards.items())
+        wk = tuple(wc.values())
+        if wk not in keys:
+            k = by(wildcards)
             # the spec file is written when a job that runs formats its command (twinflow/jobs.py)
-            keys[k] = tf_jobs.SpecKey(lambda: text(k), SPECS, write=not (workflow.dryrun or workflow.touch))
-        return keys[k]
+            keys[wk] = tf_jobs.SpecKey(lambda: text(k, wc), SPECS, write=not (workflow.dryrun or workflow.touch))
+        return keys[wk]
 
     return dict(job=job)
 

@@ -19,7 +19,7 @@ rule ingest_image:
     conda:
         "../envs/ingest.yaml"
     shell:
-        run_job("ingest_image.py", ("patient", "visit", "series"))
+        run_job("ingest_image.py")
 
 
 rule ingest_label:
@@ -39,7 +39,7 @@ rule ingest_label:
     conda:
         "../envs/ingest.yaml"
     shell:
-        run_job("ingest_label.py", ("patient", "visit", "series"), inputs=("image",))
+        run_job("ingest_label.py", inputs=("image",))
 
 
 rule ingest_variants:
@@ -58,7 +58,7 @@ rule ingest_variants:
     conda:
         "../envs/ingest.yaml"
     shell:
-        run_job("ingest_variants.py", ("patient", "kind"))
+        run_job("ingest_variants.py")
 
 
 rule ingest_labs:

@@ -17,7 +17,7 @@ rule segment:
     conda:
         "../envs/model.yaml"
     shell:
-        run_job("segment.py", ("patient", "visit"))
+        run_job("segment.py")
 
 
 rule pgx_record:

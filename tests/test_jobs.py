@@ -61,7 +61,8 @@ def test_load_refuses_a_changed_or_missing_spec(tmp_path):
 def test_script_sees_params_wildcards_and_named_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     row = ImageRow("P1", "V1", "2024-01-01", "T1", "a.nii.gz", "a.nii.gz", roi="1,2,3,4,5,6")
-    key = jobs.SpecStore().key({"params": {"row": row, "ctx": {"a": 1}, "code": "abc"}, "output_names": ["nifti", "qc"]})
+    key = jobs.SpecStore().key({"params": {"row": row, "ctx": {"a": 1}, "code": "abc"}, "output_names": ["nifti", "qc"],
+                                "wildcards": {"patient": "P1", "visit": "V0"}})
     script = tmp_path / "echo.py"
     script.write_text("import json\nsm = snakemake\n"
                       "out = dict(row=[sm.params.row.visit, sm.params.row.roi], ctx=sm.params.ctx, code=sm.params['code'],\n"
@@ -71,7 +72,7 @@ def test_script_sees_params_wildcards_and_named_paths(tmp_path, monkeypatch):
                       "open(sm.output.nifti, 'w').write(json.dumps(out))\n")
     out = tmp_path / "o.json"
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    jobs.main([str(script), key, "x.log", "--wildcards", "patient=P1", "visit=V1", "--outputs", str(out), "q.json",
+    jobs.main([str(script), key, "x.log", "--wildcards", "visit=V1", "--outputs", str(out), "q.json",
                "--inputs", "image=img.nii.gz", "odd=-odd name=x"])
     got = json.loads(out.read_text())
     assert got == {"row": ["V1", "1,2,3,4,5,6"], "ctx": {"a": 1}, "code": "abc", "nifti": str(out), "qc": "q.json",

@@ -110,3 +110,26 @@ def test_sheet_loading_is_linear_in_cohort_size(tmp_path):
     img = IMG + "".join(f"P{i}\tV1\t2024-01-01\t{s}\tx.nii.gz\t\n" for i in range(n) for s in ("T1", "T2", "FLAIR", "ADC", "T1post"))
     c = load_cohort(*write(tmp_path, pat, img, TRT), workdir=tmp_path)
     assert len(c.patients) == n and sum(len(v) for v in c.images.values()) == 5 * n
+
+
+def test_resolve_matches_pathlib_relative_to(tmp_path):
+    """Sheet paths for Snakemake: relative to the working directory below it, absolute elsewhere."""
+    import os
+    from pathlib import Path
+
+    from twinflow.sheets import resolve
+
+    def reference(value, sheet_dir, workdir):
+        p = Path(os.path.normpath(sheet_dir / value)) if not os.path.isabs(value) else Path(os.path.normpath(value))
+        try:
+            return str(p.relative_to(workdir))
+        except ValueError:
+            return str(p)
+
+    wd = tmp_path / "wd"
+    cases = [("a/b.nii.gz", wd / "sheets"), ("../data/x.vcf.gz", wd / "sheets"), ("../../out.csv", wd / "s"),
+             ("..", wd / "s"), (str(wd / "x" / "y.nrrd"), wd), (str(tmp_path / "wdx" / "y"), wd),
+             ("/elsewhere/./z//w.nii", wd), ("c d/e f.csv", wd)]
+    for value, sheet_dir in cases:
+        assert resolve(value, sheet_dir, wd) == reference(value, sheet_dir, wd), value
+    assert resolve("x", Path("/"), Path("/")) == "x"

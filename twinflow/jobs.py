@@ -10,14 +10,14 @@ Why a spec file.  A job needs its patient's sheet rows, the model config for its
 the code digests that make Snakemake re-run it when they change.  Passing that as a param
 makes Snakemake ``repr`` it into its metadata record for every output, and putting it in the
 command text makes every printed command and metadata record kilobytes long.  Instead the
-workflow serialises the data once per distinct content (:func:`SpecStore.key`) to
-``.snakemake/twinflow/jobspecs/<sha256>.json`` in the working directory, and the job's one
-param is that SHA-256 (the key).  Snakemake tracks the key like any param, so a changed row,
+job's data and wildcards (its spec) are serialised as canonical JSON, the job's one param is
+the text's SHA-256 (the key, :class:`SpecKey`), and the text is written to
+``.snakemake/twinflow/jobspecs/<sha256>.json`` in the working directory when the job runs.  Snakemake tracks the key like any param, so a changed row,
 config or code digest changes the key and re-runs exactly the jobs whose data changed.  The
 command is short::
 
-    <python> <repo>/scripts/run_job.py <script> <key> <log> --wildcards k=v ...
-        --outputs <paths> --inputs name=<path> ...   (the named inputs the script reads)
+    <python> <repo>/scripts/run_job.py <script> <key> <log> --outputs <paths>
+        --inputs name=<path> ...   (the named inputs the script reads)
 
 :func:`main` reads the spec (and checks its SHA-256 against the key), rebuilds a
 ``snakemake``-like object and runs the unchanged script in ``scripts/`` with it.  Spec files
@@ -204,8 +204,10 @@ def main(argv: list[str] | None = None) -> None:
     except (IndexError, ValueError):
         raise SystemExit("usage: run_job.py SCRIPT KEY LOG [--wildcards k=v...] "
                          "--outputs PATH... --inputs [name=PATH...]") from None
+    spec = load(key)
+    wildcards = {**spec.get("wildcards", {}), **wildcards}
     threads = int(os.environ.get("OMP_NUM_THREADS") or 1)     # Snakemake sets it to the job's threads
-    job = Job(load(key), wildcards=wildcards, inputs=inputs, outputs=outputs, log=[log] if log else [],
+    job = Job(spec, wildcards=wildcards, inputs=inputs, outputs=outputs, log=[log] if log else [],
               threads=threads, scriptdir=str(script.resolve().parent))
     runpy.run_path(str(script), init_globals={"snakemake": job}, run_name="__main__")
 

@@ -117,11 +117,13 @@ def check_safe_id(value: Any, what: str, *, sheet: str, row: int) -> str:
 def resolve(value: str, sheet_dir: Path, workdir: Path) -> str:
     """Path of a sheet entry for Snakemake: relative to the sheet's folder, expressed relative
     to the working directory when it lies below it (absolute otherwise)."""
-    p = Path(os.path.normpath(sheet_dir / value)) if not os.path.isabs(value) else Path(os.path.normpath(value))
-    try:
-        return str(p.relative_to(workdir))
-    except ValueError:
-        return str(p)
+    # plain string operations (called once per path cell: pathlib cost ~1 s per 1000 patients)
+    p = os.path.normpath(value if os.path.isabs(value) else os.path.join(sheet_dir, value))
+    base = str(workdir)
+    if p == base:
+        return "."
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    return p[len(prefix):] if p.startswith(prefix) else p
 
 
 @dataclass
