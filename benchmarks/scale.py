@@ -24,7 +24,8 @@ the repository's results/ (names only, as empty files) is mirrored for four temp
 P00001..P00004, ``snakemake --touch --forceall`` marks them up to date (mtimes in DAG order,
 directory outputs via .snakemake_timestamp) and writes Snakemake's metadata records; then the
 tree, the mtimes and the metadata records are replicated to every other patient (ids
-substituted), and ``--touch --forcerun <cohort rules>`` records the cohort-level jobs at full
+substituted; twinflow's param, the SHA-256 of the job's spec, is set to each job's key as
+printed in the full-size dry run), and ``--touch --forcerun <cohort rules>`` records the cohort-level jobs at full
 size. So the no-op rerun sees what it sees after a real run: every output, its mtime and its
 metadata (params, input list, code, software stack) that Snakemake compares.
 
