@@ -184,10 +184,11 @@ MODEL_STAGES = ("segment", "estimate", "simulate", "twin")
 # every job while it builds the DAG and checks its mtime on every no-op run, and a large
 # param is repr'd into every metadata record: together most of the overhead over bare
 # Snakemake at 1000 patients (docs/scale.md).
-# Snakemake re-runs a shell: job when its command text changes, so the text holds no absolute
-# path: the interpreter and the scripts folder come from the shell prefix (Snakemake's
-# default prefix, "set -euo pipefail; ", is kept).  The interpreter is Snakemake's own, or the
-# conda environment's python with --sdm conda.
+# Snakemake re-runs a shell: job when its rule's command template changes; the template names
+# the interpreter and the scripts folder by variables that the shell prefix exports (Snakemake's
+# default prefix for bash, "set -euo pipefail; ", is kept), so that printed commands stay short
+# and free of local paths.  The interpreter is Snakemake's own, or the conda environment's
+# python with --sdm conda.
 import hashlib
 import shlex
 
@@ -208,7 +209,7 @@ def run_job(script, inputs=()):
     costs Snakemake a format per printed or run job."""
     i = " ".join(f"{k}={{input.{k}:q}}" for k in inputs)
     return (f'"$TWINFLOW_PYTHON" "$TWINFLOW_SCRIPTS/run_job.py" "$TWINFLOW_SCRIPTS/{script}" {{params.job}}'
-            f" {{log:q}} --outputs {{output:q}} --inputs {i}").rstrip()
+            f" --log {{log:q}} --outputs {{output:q}} --inputs {i}").rstrip()
 
 
 def job_params(script, by, build, outputs=(), **static):

@@ -41,6 +41,10 @@ def test_spec_key_writes_its_file_only_when_formatted(tmp_path):
     assert not (tmp_path / "specs").exists()                                     # DAG building writes nothing
     assert f"run {key} now" == f"run {jobs.digest(text)} now"
     assert (tmp_path / "specs" / f"{key}.json").read_text() == text              # formatting the command does
+    assert ((tmp_path / "specs" / f"{key}.json").stat().st_mode & 0o777) == 0o600  # sheet rows: owner only
+    (tmp_path / "specs" / f"{key}.json").unlink()                                 # deleted mid-run: written again
+    f"{key}"
+    assert (tmp_path / "specs" / f"{key}.json").read_text() == text
     assert type(pickle.loads(pickle.dumps(key))) is str
     dry = jobs.SpecKey(lambda: jobs.dumps({"params": {"x": 2}}), store, write=False)
     assert format(dry) == str(dry) and not (tmp_path / "specs" / f"{dry}.json").exists()
@@ -72,7 +76,7 @@ def test_script_sees_params_wildcards_and_named_paths(tmp_path, monkeypatch):
                       "open(sm.output.nifti, 'w').write(json.dumps(out))\n")
     out = tmp_path / "o.json"
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    jobs.main([str(script), key, "x.log", "--wildcards", "visit=V1", "--outputs", str(out), "q.json",
+    jobs.main([str(script), key, "--log", "x.log", "--wildcards", "visit=V1", "--outputs", str(out), "q.json",
                "--inputs", "image=img.nii.gz", "odd=-odd name=x"])
     got = json.loads(out.read_text())
     assert got == {"row": ["V1", "1,2,3,4,5,6"], "ctx": {"a": 1}, "code": "abc", "nifti": str(out), "qc": "q.json",
@@ -84,9 +88,18 @@ def test_script_failure_exit_code_passes_through(tmp_path):
     key = jobs.SpecStore(tmp_path / jobs.SPEC_DIR).key({"params": {}})
     script = tmp_path / "fail.py"
     script.write_text("raise SystemExit(1)\n")
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "run_job.py"), str(script), key, "",
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "run_job.py"), str(script), key, "--log",
                         "--wildcards", "patient=P1", "--outputs", "--inputs"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 1, r.stderr
+
+
+def test_argument_errors_are_reported(tmp_path):
+    with pytest.raises(SystemExit, match="usage"):
+        jobs.parse_args(["script.py"])
+    with pytest.raises(SystemExit, match="before any option"):
+        jobs.parse_args(["script.py", "k" * 64, "stray"])
+    script, key, opts = jobs.parse_args(["s.py", "ab", "--log", "--outputs", "o 1", "--inputs", "x=a=b"])
+    assert opts["--log"] == [] and opts["--outputs"] == ["o 1"] and jobs._pairs(opts["--inputs"], "in") == {"x": "a=b"}
 
 
 def test_shell_commands_hold_no_absolute_path():

@@ -16,23 +16,27 @@ the text's SHA-256 (the key, :class:`SpecKey`), and the text is written to
 config or code digest changes the key and re-runs exactly the jobs whose data changed.  The
 command is short::
 
-    <python> <repo>/scripts/run_job.py <script> <key> <log> --outputs <paths>
+    <python> <repo>/scripts/run_job.py <script> <key> --log <log> --outputs <paths>
         --inputs name=<path> ...   (the named inputs the script reads)
 
 :func:`main` reads the spec (and checks its SHA-256 against the key), rebuilds a
 ``snakemake``-like object and runs the unchanged script in ``scripts/`` with it.  Spec files
-are written atomically and never change (their name is their content), so concurrent
-Snakemake processes and cluster nodes sharing the working directory can write and read them
-safely.  Deleting the folder is harmless: the next Snakemake call writes what it needs.
+are written atomically (unique temporary file, fsync, rename) and never change (their name
+is their content), so concurrent Snakemake processes and cluster nodes sharing the working
+directory can write and read them safely.  They hold sheet rows, so they are readable by
+their owner only.  Old specs are not removed; deleting the folder between runs is harmless
+(a job's spec is written again when the job runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import runpy
 import sys
+import tempfile
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -94,20 +98,13 @@ def digest(text: str) -> str:
 
 
 class SpecStore:
-    """Writes spec files under ``root`` (made on first use); each content once per process."""
+    """Spec files under ``root`` (made on first write)."""
 
     def __init__(self, root: str | os.PathLike = SPEC_DIR):
         self.root = Path(root)
-        self._present: set[str] | None = None
-
-    def _scan(self) -> set[str]:
-        if self._present is None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._present = {n[:-5] for n in os.listdir(self.root) if n.endswith(".json")}
-        return self._present
 
     def key(self, spec: dict) -> str:
-        """Store ``spec`` (params, input and output names) and return its key."""
+        """Store ``spec`` (params, output names, wildcards) and return its key."""
         return self.key_text(dumps(spec))
 
     def key_text(self, text: str) -> str:
@@ -117,17 +114,31 @@ class SpecStore:
         return k
 
     def write(self, key: str, text: Callable[[], str]) -> None:
-        """Write the spec ``text()`` under ``key`` unless it is there already."""
-        present = self._scan()
-        if key not in present:
-            body = text()
-            if digest(body) != key:
-                raise ValueError(f"job spec does not match its key {key}")
-            tmp = self.root / f".{key}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
+        """Write the spec ``text()`` under ``key`` unless a file of its size is there already
+        (only jobs that run get here, so the check is one stat per job).  The temporary file
+        has a unique name (several hosts may write the same spec on a shared file system), is
+        readable by its owner only (it holds sheet rows) and is synced before it is renamed."""
+        body = text().encode("utf-8")
+        final = self.root / f"{key}.json"
+        try:
+            if final.stat().st_size == len(body):
+                return
+        except FileNotFoundError:
+            pass
+        if hashlib.sha256(body).hexdigest() != key:
+            raise ValueError(f"job spec does not match its key {key}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{key[:16]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(body)
-            os.replace(tmp, self.root / f"{key}.json")
-            present.add(key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 class SpecKey(str):
@@ -161,9 +172,10 @@ def load(key: str, root: str | os.PathLike = SPEC_DIR) -> dict:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SystemExit(f"run_job: job spec {path} is missing; run snakemake again in this working "
-                         "directory (it writes the specs while it builds the DAG)") from None
+                         "directory (it writes a job's spec when it runs the job)") from None
     if digest(text) != key:
-        raise SystemExit(f"run_job: job spec {path} does not match its key (file changed or damaged)")
+        raise SystemExit(f"run_job: job spec {path} does not match its key (file changed or damaged): "
+                         "delete it and run snakemake again, which writes it anew")
     return json.loads(text, object_hook=_decode)
 
 
@@ -190,25 +202,46 @@ class Job:
         self.scriptdir = scriptdir
 
 
+OPTIONS = ("--log", "--wildcards", "--outputs", "--inputs")
+
+
+def parse_args(argv: list[str]) -> tuple[Path, str, dict[str, list[str]]]:
+    """``SCRIPT KEY [--log PATH] [--wildcards k=v...] [--outputs PATH...] [--inputs name=PATH...]``;
+    an option's values run to the next option (an empty ``--log`` is allowed)."""
+    if len(argv) < 2 or argv[0] in OPTIONS or argv[1] in OPTIONS:
+        raise SystemExit("usage: run_job.py SCRIPT KEY [--log PATH] [--wildcards k=v...] "
+                         "[--outputs PATH...] [--inputs name=PATH...]")
+    opts: dict[str, list[str]] = {o: [] for o in OPTIONS}
+    current = None
+    for a in argv[2:]:
+        if a in OPTIONS:
+            current = a
+        elif current is None:
+            raise SystemExit(f"run_job: unexpected argument {a!r} before any option")
+        else:
+            opts[current].append(a)
+    return Path(argv[0]), argv[1], opts
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"run_job: {what} must be name=value, got {item!r}")
+        out[name] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``run_job.py SCRIPT KEY LOG [--wildcards k=v...] --outputs PATH... --inputs [name=PATH...]``"""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        script, key, log = Path(argv[0]), argv[1], argv[2]
-        rest = argv[3:]
-        w = 0 if rest[:1] == ["--wildcards"] else None
-        o = rest.index("--outputs")
-        i = o + 1 + rest[o + 1:].index("--inputs")
-        wildcards = dict(p.split("=", 1) for p in (rest[w + 1:o] if w is not None else []))
-        outputs, inputs = rest[o + 1:i], dict(p.split("=", 1) for p in rest[i + 1:])
-    except (IndexError, ValueError):
-        raise SystemExit("usage: run_job.py SCRIPT KEY LOG [--wildcards k=v...] "
-                         "--outputs PATH... --inputs [name=PATH...]") from None
+    """Run a script of ``scripts/`` for one job (see :func:`parse_args` for the arguments)."""
+    script, key, opts = parse_args(list(sys.argv[1:] if argv is None else argv))
     spec = load(key)
-    wildcards = {**spec.get("wildcards", {}), **wildcards}
+    wildcards = {**spec.get("wildcards", {}), **_pairs(opts["--wildcards"], "a wildcard")}
     threads = int(os.environ.get("OMP_NUM_THREADS") or 1)     # Snakemake sets it to the job's threads
-    job = Job(spec, wildcards=wildcards, inputs=inputs, outputs=outputs, log=[log] if log else [],
-              threads=threads, scriptdir=str(script.resolve().parent))
+    log = [p for p in opts["--log"] if p]
+    job = Job(spec, wildcards=wildcards, inputs=_pairs(opts["--inputs"], "an input"), outputs=opts["--outputs"],
+              log=log, threads=threads, scriptdir=str(script.resolve().parent))
     runpy.run_path(str(script), init_globals={"snakemake": job}, run_name="__main__")
 
 

@@ -119,7 +119,7 @@ def resolve(value: str, sheet_dir: Path, workdir: Path) -> str:
     to the working directory when it lies below it (absolute otherwise)."""
     # plain string operations (called once per path cell: pathlib cost ~1 s per 1000 patients)
     p = os.path.normpath(value if os.path.isabs(value) else os.path.join(sheet_dir, value))
-    base = str(workdir)
+    base = os.path.normpath(str(workdir))
     if p == base:
         return "."
     prefix = base if base.endswith(os.sep) else base + os.sep
