@@ -105,10 +105,7 @@ class SpecStore:
 
     def key(self, spec: dict) -> str:
         """Store ``spec`` (params, output names, wildcards) and return its key."""
-        return self.key_text(dumps(spec))
-
-    def key_text(self, text: str) -> str:
-        """Store a spec already serialised as JSON text; return its key (the text's SHA-256)."""
+        text = dumps(spec)
         k = digest(text)
         self.write(k, lambda: text)
         return k
@@ -118,14 +115,15 @@ class SpecStore:
         (only jobs that run get here, so the check is one stat per job).  The temporary file
         has a unique name (several hosts may write the same spec on a shared file system), is
         readable by its owner only (it holds sheet rows) and is synced before it is renamed."""
-        body = text().encode("utf-8")
+        content = text()
+        body = content.encode("utf-8")
         final = self.root / f"{key}.json"
         try:
             if final.stat().st_size == len(body):
                 return
         except FileNotFoundError:
             pass
-        if hashlib.sha256(body).hexdigest() != key:
+        if digest(content) != key:
             raise ValueError(f"job spec does not match its key {key}")
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{key[:16]}.", suffix=".tmp")
