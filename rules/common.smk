@@ -198,7 +198,10 @@ from twinflow import jobs as tf_jobs
 
 _JOB_PYTHON = "python" if _DM.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 _JOB_SCRIPTS = os.path.join(workflow.basedir, "scripts")
-_JOB_ENV = f"export TWINFLOW_PYTHON={shlex.quote(_JOB_PYTHON)} TWINFLOW_SCRIPTS={shlex.quote(_JOB_SCRIPTS)}"
+# The runner writes each job's benchmark table (the path of its log, LOGS -> BENCH, .tsv) in
+# the format of Snakemake's benchmark: files, which these rules therefore do not declare.
+_JOB_ENV = "export " + " ".join(f"TWINFLOW_{k}={shlex.quote(v)}" for k, v in (
+    ("PYTHON", _JOB_PYTHON), ("SCRIPTS", _JOB_SCRIPTS), ("LOGS", LOGS), ("BENCHMARKS", BENCH)))
 shell.prefix(f"set -euo pipefail; {_JOB_ENV}; ".replace("{", "{{").replace("}", "}}"))
 SPECS = tf_jobs.SpecStore()
 

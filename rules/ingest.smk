@@ -11,8 +11,6 @@ rule ingest_image:
         png=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.png",
     log:
         f"{LOGS}/ingest_image/{{patient}}/{{visit}}_{{series}}.log",
-    benchmark:
-        f"{BENCH}/ingest_image/{{patient}}/{{visit}}_{{series}}.tsv"
     params:
         **job_params("ingest_image.py", image_key, image_params, outputs=("nifti", "qc", "png"),
                      code=code_digest("twinflow.io.imaging")),
@@ -31,8 +29,6 @@ rule ingest_label:
         qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.qc.json",
     log:
         f"{LOGS}/ingest_label/{{patient}}/{{visit}}_{{series}}.log",
-    benchmark:
-        f"{BENCH}/ingest_label/{{patient}}/{{visit}}_{{series}}.tsv"
     params:
         **job_params("ingest_label.py", image_key, image_params, outputs=("nifti", "qc"),
                      code=code_digest("twinflow.io.imaging")),
@@ -50,8 +46,6 @@ rule ingest_variants:
         qc=f"{R}/{{patient}}/ingest/{{kind}}.qc.json",
     log:
         f"{LOGS}/ingest_variants/{{patient}}_{{kind}}.log",
-    benchmark:
-        f"{BENCH}/ingest_variants/{{patient}}_{{kind}}.tsv"
     params:
         **job_params("ingest_variants.py", lambda wc: (wc.patient, wc.kind), variants_params,
                      outputs=("table", "qc"), code=code_digest("twinflow.io.variants")),
@@ -69,8 +63,6 @@ rule ingest_labs:
         qc=f"{R}/{{patient}}/ingest/labs.qc.json",
     log:
         f"{LOGS}/ingest_labs/{{patient}}.log",
-    benchmark:
-        f"{BENCH}/ingest_labs/{{patient}}.tsv"
     params:
         **job_params("ingest_labs.py", lambda wc: wc.patient, labs_params, outputs=("table", "qc"),
                      implausible=config["ingest"]["implausible_labs"], code=code_digest("twinflow.io.labs")),
@@ -87,8 +79,6 @@ rule patient_qc:
         f"{R}/{{patient}}/ingest/qc.json",
     log:
         f"{LOGS}/patient_qc/{{patient}}.log",
-    benchmark:
-        f"{BENCH}/patient_qc/{{patient}}.tsv"
     params:
         **job_params("patient_qc.py", lambda wc: wc.patient, patient_qc_params, code=code_digest("twinflow.qc")),
     conda:

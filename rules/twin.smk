@@ -10,8 +10,6 @@ rule segment:
         directory(f"{R}/{{patient}}/segment/{{visit}}"),
     log:
         f"{LOGS}/segment/{{patient}}/{{visit}}.log",
-    benchmark:
-        f"{BENCH}/segment/{{patient}}/{{visit}}.tsv"
     params:
         **patient_stage("segment.py", "segment"),
     conda:
@@ -28,8 +26,6 @@ rule pgx_record:
         tsv=f"{R}/{{patient}}/pgx/record.tsv",
     log:
         f"{LOGS}/pgx_record/{{patient}}.log",
-    benchmark:
-        f"{BENCH}/pgx_record/{{patient}}.tsv"
     params:
         **patient_stage("pgx_record.py", None, outputs=("json", "tsv"), code=code_digest("twinflow.pgx.record")),
     conda:
@@ -45,8 +41,6 @@ rule estimate:
         directory(f"{R}/{{patient}}/estimate"),
     log:
         f"{LOGS}/estimate/{{patient}}.log",
-    benchmark:
-        f"{BENCH}/estimate/{{patient}}.tsv"
     params:
         **patient_stage("estimate.py", "estimate"),
     threads: 2
@@ -64,8 +58,6 @@ rule simulate:
         directory(f"{R}/{{patient}}/simulate"),
     log:
         f"{LOGS}/simulate/{{patient}}.log",
-    benchmark:
-        f"{BENCH}/simulate/{{patient}}.tsv"
     params:
         **patient_stage("simulate.py", "simulate"),
     threads: 2
@@ -82,8 +74,6 @@ rule twin:
         f"{R}/{{patient}}/twin/twin.json",
     log:
         f"{LOGS}/twin/{{patient}}.log",
-    benchmark:
-        f"{BENCH}/twin/{{patient}}.tsv"
     params:
         **patient_stage("twin.py", "twin"),
     conda:

@@ -110,3 +110,71 @@ def test_shell_commands_hold_no_absolute_path():
     common = (REPO / "rules" / "common.smk").read_text()
     tmpl = common.split("def run_job(")[1].split("def job_params")[0]
     assert "$TWINFLOW_PYTHON" in tmpl and "$TWINFLOW_SCRIPTS" in tmpl and "basedir" not in tmpl
+
+
+def test_benchmark_path_is_the_log_path_under_the_benchmarks_folder():
+    env = {"TWINFLOW_LOGS": "results/logs", "TWINFLOW_BENCHMARKS": "results/benchmarks"}
+    assert jobs.benchmark_path(["results/logs/ingest_image/P1/V1_T1.log"], env) == \
+        "results/benchmarks/ingest_image/P1/V1_T1.tsv"
+    assert jobs.benchmark_path(["results/logs/estimate/P1.log"], env) == "results/benchmarks/estimate/P1.tsv"
+    absolute = {"TWINFLOW_LOGS": "/data/r/logs", "TWINFLOW_BENCHMARKS": "/data/r/benchmarks"}
+    assert jobs.benchmark_path(["/data/r/logs/twin/P1.log"], absolute) == "/data/r/benchmarks/twin/P1.tsv"
+    assert jobs.benchmark_path(["elsewhere/P1.log"], env) is None            # not under the logs folder
+    assert jobs.benchmark_path(["results/logs"], env) is None
+    assert jobs.benchmark_path([], env) is None                              # a job without a log
+    assert jobs.benchmark_path(["results/logs/twin/P1.log"], {}) is None     # not run by the workflow
+
+
+def _run_job(tmp_path, script_text, key, env_extra):
+    import os
+
+    script = tmp_path / "job.py"
+    script.write_text(script_text)
+    env = dict(os.environ, TWINFLOW_LOGS="r/logs", TWINFLOW_BENCHMARKS="r/benchmarks", **env_extra)
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "run_job.py"), str(script), key, "--log",
+                           "r/logs/rule/P1.log", "--outputs", "--inputs"], cwd=tmp_path, capture_output=True,
+                          text=True, env=env)
+
+
+def test_runner_writes_a_snakemake_benchmark_table_with_measured_numbers(tmp_path):
+    """A job that holds 300 MiB, burns ~0.5 s of CPU and writes 20 MiB: the table has Snakemake's
+    columns and numbers that bound what the job did."""
+    from snakemake.benchmark import BenchmarkRecord
+
+    key = jobs.SpecStore(tmp_path / jobs.SPEC_DIR).key({"params": {}})
+    # the process that starts the job is large, as Snakemake is at 1000 patients: its size must
+    # not show up as the job's peak (Linux keeps it in the job's ru_maxrss across exec)
+    ballast = bytearray(700 * 2**20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))
+    r = _run_job(tmp_path, "import os, time\n"
+                           "block = bytearray(300 * 2**20)\n"
+                           "for i in range(0, len(block), 4096): block[i] = 1\n"
+                           "t = time.process_time()\n"
+                           "while time.process_time() - t < 0.5: pass\n"
+                           "with open('big.bin', 'wb') as fh:\n"
+                           "    fh.write(os.urandom(20 * 2**20)); fh.flush(); os.fsync(fh.fileno())\n", key, {})
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "r/benchmarks/rule/P1.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == BenchmarkRecord.get_header()
+    row = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
+    assert len(lines) == 2
+    assert 0.5 <= float(row["s"]) < 30
+    assert row["h:m:s"].count(":") == 2
+    del ballast
+    assert 300 <= float(row["max_rss"]) < 450                  # MiB, the bytearray plus the interpreter
+    assert float(row["cpu_time"]) >= 0.5
+    assert 0 < float(row["mean_load"]) <= 100 * 2 + 1         # CPU % of wall time (one busy thread)
+    assert row["max_uss"] == row["max_pss"] == "NA"
+    if Path("/proc/self/io").exists():
+        assert float(row["max_vms"]) >= float(row["max_rss"])
+        assert float(row["io_out"]) >= 19.9
+
+
+def test_failed_job_leaves_no_benchmark_table(tmp_path):
+    key = jobs.SpecStore(tmp_path / jobs.SPEC_DIR).key({"params": {}})
+    stale = tmp_path / "r/benchmarks/rule/P1.tsv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an earlier run\n")
+    r = _run_job(tmp_path, "raise RuntimeError('bad input')\n", key, {})
+    assert r.returncode != 0
+    assert not stale.exists()

@@ -107,6 +107,26 @@ def test_demo_cohort_runs_end_to_end(demo_run):
     assert not any((out / x).exists() for x in ("demo", "data"))   # raw data never copied into the crate
 
 
+def test_every_per_patient_job_leaves_a_benchmark_table(demo_run):
+    """The job runner writes a table in Snakemake's benchmark format next to each job's log
+    (logs/ -> benchmarks/, .log -> .tsv), with the job's own measured numbers."""
+    from snakemake.benchmark import BenchmarkRecord
+
+    out = demo_run / "out"
+    runner_rules = ("ingest_image", "ingest_label", "ingest_variants", "ingest_labs", "patient_qc", "segment",
+                    "pgx_record", "estimate", "simulate", "twin", "patient_report")
+    logs = [p for r in runner_rules for p in (out / "logs" / r).rglob("*.log")]
+    assert {p.relative_to(out / "logs").parts[0] for p in logs} == set(runner_rules)
+    for log in logs:
+        table = out / "benchmarks" / log.relative_to(out / "logs").with_suffix(".tsv")
+        head, row = table.read_text().splitlines()
+        assert head.split("\t") == BenchmarkRecord.get_header()
+        rec = dict(zip(head.split("\t"), row.split("\t")))
+        assert 0.1 < float(rec["s"]) < 600, table
+        assert 20 < float(rec["max_rss"]) < 4000, table            # MiB
+        assert 0 < float(rec["cpu_time"]) and float(rec["max_vms"]) >= float(rec["max_rss"]), table
+
+
 def test_every_storage_orientation_comes_out_canonical_and_aligned(demo_run):
     """NIfTI RAS, NRRD LPS and NIfTI LAS inputs of the same anatomy give the same RAS volume."""
     masks = []

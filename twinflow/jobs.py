@@ -37,6 +37,7 @@ import os
 import runpy
 import sys
 import tempfile
+import time
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -200,6 +201,117 @@ class Job:
         self.scriptdir = scriptdir
 
 
+# ------------------------------------------------------------------ benchmark tables
+# The runner writes each job's benchmark table itself, in the format of Snakemake's
+# ``benchmark:`` files, instead of the rules declaring ``benchmark:``: every such declaration
+# is one more path per job that Snakemake expands and indexes while it builds the DAG (about
+# 5 % of a no-op run at 1000 patients, docs/scale.md).  The shell prefix exports the logs and
+# benchmarks folders; a job's table has the path of its log with the one folder exchanged for
+# the other and ``.log`` for ``.tsv``.
+
+BENCHMARK_HEADER = ("s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss", "io_in", "io_out",
+                    "mean_load", "cpu_time")
+
+
+def benchmark_path(log: list[str], env: dict | None = None) -> str | None:
+    """The job's benchmark table: its log's path under ``$TWINFLOW_BENCHMARKS`` instead of
+    ``$TWINFLOW_LOGS``, with ``.tsv`` for the log's suffix; None without a log under that folder."""
+    env = os.environ if env is None else env
+    logs, bench = env.get("TWINFLOW_LOGS"), env.get("TWINFLOW_BENCHMARKS")
+    if not (logs and bench and log):
+        return None
+    rel = os.path.relpath(log[0], logs)
+    if rel == os.curdir or rel.split(os.sep, 1)[0] == os.pardir:
+        return None
+    return os.path.join(bench, os.path.splitext(rel)[0] + ".tsv")
+
+
+def _proc_fields(name: str) -> dict[str, str]:
+    try:
+        with open(f"/proc/self/{name}", encoding="ascii") as fh:
+            return dict(line.split(":", 1) for line in fh if ":" in line)
+    except OSError:
+        return {}
+
+
+def _kib(field: str | None) -> int | None:
+    """A ``/proc/self/status`` size field ("  123456 kB") in KiB."""
+    parts = (field or "").split()
+    return int(parts[0]) if len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit() else None
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere), so that the wall time
+    includes the interpreter's start-up, as in Snakemake's own benchmark tables."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start = int(fh.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime", encoding="ascii") as fh:
+            return max(0.0, float(fh.read().split()[0]) - start)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Benchmark:
+    """Wall time, peak memory, I/O and CPU time of this process and its children, as one row of
+    Snakemake's benchmark table.  Peaks come from the kernel (``VmHWM``, ``VmPeak``, ``getrusage``
+    of the children) rather than from sampling, so short jobs get numbers too; ``max_uss`` and
+    ``max_pss`` have no kernel peak and are ``NA``; ``mean_load`` is CPU time / wall time in
+    percent."""
+
+    def __init__(self):
+        self._t0 = time.perf_counter()
+        self._age0 = _process_age() or 0.0
+
+    def row(self) -> list[str]:
+        import resource
+
+        wall = self._age0 + time.perf_counter() - self._t0
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        unit = 1 if sys.platform == "darwin" else 1024       # ru_maxrss: bytes on macOS, KiB on Linux
+        status = _proc_fields("status")
+        # This process's own peak is VmHWM: Linux carries the peak of the process that forked
+        # it (here the Snakemake process) over into ru_maxrss across exec, so RUSAGE_SELF
+        # would report Snakemake's size.  RUSAGE_CHILDREN is the peak of the largest child.
+        hwm = _kib(status.get("VmHWM"))
+        own_peak = hwm * 1024 if hwm is not None else own.ru_maxrss * unit
+        rss = max(own_peak, kids.ru_maxrss * unit) / 2**20
+        cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+        vm = _kib(status.get("VmPeak"))
+        io = _proc_fields("io")
+
+        def mb(v):
+            return f"{v:.2f}" if v is not None else "NA"
+
+        return [f"{wall:.2f}", _hms(wall), mb(rss),
+                mb(vm / 1024 if vm is not None else None), "NA", "NA",
+                mb(int(io["read_bytes"]) / 2**20 if "read_bytes" in io else None),
+                mb(int(io["write_bytes"]) / 2**20 if "write_bytes" in io else None),
+                mb(100 * cpu / wall if wall > 0 else None), mb(cpu)]
+
+    def write(self, path: str) -> None:
+        """Write the table (header + one row) atomically; its folder is made if needed."""
+        text = "\t".join(BENCHMARK_HEADER) + "\n" + "\t".join(self.row()) + "\n"
+        folder = os.path.dirname(path) or "."
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    text = "%d:%02d:%02d" % (s // 3600, s // 60 % 60, s % 60)
+    return (f"{days} day{'s' if days != 1 else ''}, " + text) if days else text
+
+
 OPTIONS = ("--log", "--wildcards", "--outputs", "--inputs")
 
 
@@ -240,7 +352,13 @@ def main(argv: list[str] | None = None) -> None:
     log = [p for p in opts["--log"] if p]
     job = Job(spec, wildcards=wildcards, inputs=_pairs(opts["--inputs"], "an input"), outputs=opts["--outputs"],
               log=log, threads=threads, scriptdir=str(script.resolve().parent))
+    bench, path = Benchmark(), benchmark_path(log)
+    if path:                                 # a table from an earlier run is not this run's
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     runpy.run_path(str(script), init_globals={"snakemake": job}, run_name="__main__")
+    if path:
+        bench.write(path)
 
 
 if __name__ == "__main__":
