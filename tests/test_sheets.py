@@ -133,3 +133,20 @@ def test_resolve_matches_pathlib_relative_to(tmp_path):
     for value, sheet_dir in cases:
         assert resolve(value, sheet_dir, wd) == reference(value, sheet_dir, wd), value
     assert resolve("x", Path("/"), Path("/")) == "x"
+
+
+def test_records_match_pandas_to_dict(tmp_path):
+    """records() is to_dict("records") built column-wise: same keys, values and Python types."""
+    from twinflow.sheets import PATIENT_COLUMNS, PATIENT_OPTIONAL, read_sheet, records
+
+    p = tmp_path / "patients.tsv"
+    p.write_text("patient_id\ttwin_model\tage_years\tweight_kg\tgermline_vcf\n"
+                 "P1\toncology\t54\t\tg.vcf\n"
+                 "P2\tcardiac\t\t71.5\t\n")
+    frame = read_sheet(p, PATIENT_COLUMNS[:2], PATIENT_OPTIONAL, ("age_years", "weight_kg"))
+    want, got = frame.to_dict("records"), records(frame)
+    assert len(got) == 2 and got[0].keys() == want[0].keys()
+    for w, g in zip(want, got):
+        for k in w:
+            assert type(g[k]) is type(w[k]), k
+            assert g[k] == w[k] or (g[k] != g[k] and w[k] != w[k])      # NaN in numeric columns

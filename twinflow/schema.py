@@ -72,12 +72,13 @@ def _mentioned(node: Any, out: set[str]) -> bool:
 def _records(frame: pd.DataFrame, cols: list[str]) -> list[tuple[int, dict]]:
     """(first row index, record without empty cells) per distinct combination of ``cols``."""
     sub = frame[cols].astype(object).where(frame[cols].notna(), None)
-    keys = sub.apply(tuple, axis=1) if cols else pd.Series([()] * len(frame), index=frame.index)
-    first = ~keys.duplicated()
+    keys = zip(*(sub[c].tolist() for c in cols)) if cols else [()] * len(frame)
+    seen: set[tuple] = set()
     out = []
-    for i in first.to_numpy().nonzero()[0]:
-        rec = {c: v for c, v in zip(cols, keys.iloc[i]) if v is not None}
-        out.append((int(i), rec))
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            out.append((i, {c: v for c, v in zip(cols, key) if v is not None}))
     return out
 
 
