@@ -64,6 +64,25 @@ for _f in DEMO_FILES:
     _PRODUCED_DIRS.setdefault(os.path.dirname(_f), []).append(_f)
 
 
+# Snakemake asks inspect.signature() twice per call of an input or param function (~30 us
+# each); a function marked with its parameters once is asked nothing more.  The mark is the
+# one snakemake.ioutils uses for its own helpers; without it (other Snakemake versions) the
+# functions are left as they are.
+try:
+    from snakemake.common import overwrite_function_params as _mark_params
+except ImportError:
+    _mark_params = None
+
+
+def wc_fn(func):
+    """An input or param function (of the job's wildcards) with its signature worked out once."""
+    if _mark_params is not None:
+        import inspect
+
+        _mark_params(func, inspect.signature(func).parameters)
+    return func
+
+
 def available(path):
     """A raw input as a Snakemake input if it exists (or a rule makes it); otherwise nothing,
     and the job's script reports the missing file for that patient alone.  A DICOM directory
@@ -247,7 +266,7 @@ def job_params(script, by, build, outputs=(), **static):
             keys[wk] = tf_jobs.SpecKey(lambda: text(k, wc), SPECS, write=not (workflow.dryrun or workflow.touch))
         return keys[wk]
 
-    return dict(job=job)
+    return dict(job=wc_fn(job))
 
 
 _PATIENT_JSON = {}
@@ -343,6 +362,7 @@ def _visit_images(pid, visit):
     return out
 
 
+@wc_fn
 def segment_inputs(wc):
     pid = wc.patient
     out = _visit_images(pid, wc.visit)
@@ -355,6 +375,7 @@ def segment_inputs(wc):
     return out
 
 
+@wc_fn
 def pgx_inputs(wc):
     p = COHORT.patients[wc.patient]
     out = [f"{R}/{wc.patient}/ingest/qc.json"]
@@ -366,6 +387,7 @@ def pgx_inputs(wc):
     return out
 
 
+@wc_fn
 def estimate_inputs(wc):
     pid = wc.patient
     out = [f"{R}/{pid}/segment/{v}" for v in segment_visits(pid)]
@@ -376,6 +398,7 @@ def estimate_inputs(wc):
     return sorted(set(out))
 
 
+@wc_fn
 def twin_inputs(wc):
     pid = wc.patient
     out = [f"{R}/{pid}/estimate", f"{R}/{pid}/simulate", f"{R}/{pid}/pgx/record.json", f"{R}/{pid}/ingest/qc.json"]

@@ -4,7 +4,7 @@
 
 rule ingest_image:
     input:
-        lambda wc: available(image_row(wc).path),
+        wc_fn(lambda wc: available(image_row(wc).path)),
     output:
         nifti=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",
         qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.qc.json",
@@ -23,7 +23,7 @@ rule ingest_image:
 rule ingest_label:
     input:
         image=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",
-        label=lambda wc: available(image_row(wc).label_path),
+        label=wc_fn(lambda wc: available(image_row(wc).label_path)),
     output:
         nifti=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.nii.gz",
         qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.qc.json",
@@ -40,7 +40,7 @@ rule ingest_label:
 
 rule ingest_variants:
     input:
-        lambda wc: available(patient(wc)[f"{wc.kind}_vcf"]),
+        wc_fn(lambda wc: available(patient(wc)[f"{wc.kind}_vcf"])),
     output:
         table=f"{R}/{{patient}}/ingest/{{kind}}.tsv",
         qc=f"{R}/{{patient}}/ingest/{{kind}}.qc.json",
@@ -57,7 +57,7 @@ rule ingest_variants:
 
 rule ingest_labs:
     input:
-        lambda wc: available(patient(wc)["labs"]),
+        wc_fn(lambda wc: available(patient(wc)["labs"])),
     output:
         table=f"{R}/{{patient}}/ingest/labs.tsv",
         qc=f"{R}/{{patient}}/ingest/labs.qc.json",
@@ -74,7 +74,7 @@ rule ingest_labs:
 
 rule patient_qc:
     input:
-        lambda wc: patient_ingest_outputs(wc.patient),
+        wc_fn(lambda wc: patient_ingest_outputs(wc.patient)),
     output:
         f"{R}/{{patient}}/ingest/qc.json",
     log:
