@@ -205,7 +205,7 @@ class Job:
 # The runner writes each job's benchmark table itself, in the format of Snakemake's
 # ``benchmark:`` files, instead of the rules declaring ``benchmark:``: every such declaration
 # is one more path per job that Snakemake expands and indexes while it builds the DAG (about
-# 5 % of a no-op run at 1000 patients, docs/scale.md).  The shell prefix exports the logs and
+# 6 % of a no-op run at 250 patients, docs/scale.md).  The shell prefix exports the logs and
 # benchmarks folders; a job's table has the path of its log with the one folder exchanged for
 # the other and ``.log`` for ``.tsv``.
 
@@ -294,7 +294,9 @@ class Benchmark:
         text = "\t".join(BENCHMARK_HEADER) + "\n" + "\t".join(self.row()) + "\n"
         folder = os.path.dirname(path) or "."
         os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench.", suffix=".tmp")
+        # a unique temporary name, created with the umask's mode like Snakemake's own tables
+        tmp = os.path.join(folder, f".bench.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
