@@ -290,21 +290,12 @@ class Benchmark:
                 mb(100 * cpu / wall if wall > 0 else None), mb(cpu)]
 
     def write(self, path: str) -> None:
-        """Write the table (header + one row) atomically; its folder is made if needed."""
+        """Write the table (header + one row) with the project's atomic writer; the row is
+        measured before that module (and numpy) is imported."""
         text = "\t".join(BENCHMARK_HEADER) + "\n" + "\t".join(self.row()) + "\n"
-        folder = os.path.dirname(path) or "."
-        os.makedirs(folder, exist_ok=True)
-        # a unique temporary name, created with the umask's mode like Snakemake's own tables
-        tmp = os.path.join(folder, f".bench.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        from twinflow.io.atomic import write_text
+
+        write_text(path, text)
 
 
 def _hms(seconds: float) -> str:
