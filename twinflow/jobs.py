@@ -36,7 +36,6 @@ import json
 import os
 import runpy
 import sys
-import tempfile
 import time
 from dataclasses import is_dataclass
 from pathlib import Path
@@ -126,18 +125,10 @@ class SpecStore:
             pass
         if digest(content) != key:
             raise ValueError(f"job spec does not match its key {key}")
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{key[:16]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        from twinflow.io.atomic import atomic_path
+
+        with atomic_path(final, suffix=".tmp", mode=0o600, sync=True) as tmp:
+            tmp.write_bytes(body)
 
 
 class SpecKey(str):

@@ -54,11 +54,11 @@ def _save_import_cache() -> None:
     path = _IMPORT_CACHE["path"]
     if path is None or not _IMPORT_CACHE["dirty"]:
         return
+    from twinflow.io.atomic import atomic_path
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_IMPORT_CACHE["entries"], sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".tmp") as tmp:
+            tmp.write_text(json.dumps(_IMPORT_CACHE["entries"], sort_keys=True), encoding="utf-8")
         _IMPORT_CACHE["dirty"] = False
     except OSError:
         pass                        # a cache only: a read-only working directory is fine

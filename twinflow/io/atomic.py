@@ -20,11 +20,14 @@ import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str | None = None, *, mode: int = 0o644,
+                sync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     ``suffix`` defaults to the full suffix of ``path`` (e.g. ``.nii.gz``) so that writers
-    that choose the format by extension keep working.
+    that choose the format by extension keep working.  The file gets ``mode``; with ``sync``
+    its content is flushed to storage before the rename (files that other hosts read from a
+    shared file system).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +38,13 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o644)
+        os.chmod(tmp_path, mode)
+        if sync:
+            fd = os.open(tmp_path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
