@@ -3,12 +3,16 @@
 
 rule cohort_summary:
     input:
-        expand(f"{R}/{{patient}}/twin/twin.json", patient=VALID_PATIENTS),
+        expand(L.twin_json("{patient}"), patient=VALID_PATIENTS),
     output:
-        tsv=report(f"{R}/cohort/summary.tsv", caption="../report/cohort.rst", category="Cohort"),
+        tsv=report(L.cohort("summary.tsv"), caption="../report/cohort.rst", category="Cohort"),
+        models=expand(L.cohort("summary/{model}.tsv"), model=MODELS_USED),
     log:
-        f"{LOGS}/cohort_summary.log",
+        L.log("cohort_summary"),
+    benchmark:
+        L.benchmark("cohort_summary")
     params:
+        models=MODELS_USED,
         code=code_digest("twinflow.cohort.summary"),
     conda:
         "../envs/qc.yaml"
@@ -18,13 +22,17 @@ rule cohort_summary:
 
 rule cohort_index:
     input:
-        summary=f"{R}/cohort/summary.tsv",
-        reports=expand(f"{R}/{{patient}}/report.html", patient=VALID_PATIENTS),
+        summary=L.cohort("summary.tsv"),
+        models=expand(L.cohort("summary/{model}.tsv"), model=MODELS_USED),
+        reports=expand(L.report("{patient}"), patient=VALID_PATIENTS),
     output:
-        f"{R}/cohort/index.html",
+        L.cohort("index.html"),
     log:
-        f"{LOGS}/cohort_index.log",
+        L.log("cohort_index"),
+    benchmark:
+        L.benchmark("cohort_index")
     params:
+        models=MODELS_USED,
         code=code_digest("twinflow.report.html"),
     conda:
         "../envs/qc.yaml"
@@ -36,11 +44,13 @@ rule pipeline_info:
     input:
         list(config["sheets"].values()),
     output:
-        software=f"{R}/pipeline_info/software_versions.yaml",
-        config=f"{R}/pipeline_info/config.yaml",
-        sheets=f"{R}/pipeline_info/sheets.tsv",
+        software=L.pipeline_info("software_versions.yaml"),
+        config=L.pipeline_info("config.yaml"),
+        sheets=L.pipeline_info("sheets.tsv"),
     log:
-        f"{LOGS}/pipeline_info.log",
+        L.log("pipeline_info"),
+    benchmark:
+        L.benchmark("pipeline_info")
     params:
         config=config,
         sheets=config["sheets"],
@@ -53,17 +63,19 @@ rule pipeline_info:
 
 rule run_crate:
     input:
-        twins=expand(f"{R}/{{patient}}/twin/twin.json", patient=VALID_PATIENTS),
-        summary=f"{R}/cohort/summary.tsv",
+        twins=expand(L.twin_json("{patient}"), patient=VALID_PATIENTS),
+        summary=L.cohort("summary.tsv"),
         info=rules.pipeline_info.output,
     output:
-        f"{R}/ro-crate-metadata.json",
+        f"{L.root}/ro-crate-metadata.json",
     log:
-        f"{LOGS}/run_crate.log",
+        L.log("run_crate"),
+    benchmark:
+        L.benchmark("run_crate")
     params:
         sheets=config["sheets"],
         snakefile=os.path.basename(workflow.main_snakefile),
-        run_log=f"{R}/pipeline_info/run_log.jsonl",
+        run_log=L.pipeline_info("run_log.jsonl"),
         code=code_digest("twinflow.twin.runinfo"),
     conda:
         "../envs/qc.yaml"

@@ -7,10 +7,11 @@ if config["demo"]["generate"]:
             data=DEMO_FILES,
             truth=tf_demo.truth_files(config["demo"]["outdir"]),
         log:
-            f"{LOGS}/demo_cohort.log",
+            L.log("demo_cohort"),
         benchmark:
-            f"{BENCH}/demo_cohort.tsv"
+            L.benchmark("demo_cohort")
         params:
+            # <outdir>/truth/<patient>/truth.json -> <outdir>
             outdir=lambda wildcards, output: os.path.dirname(os.path.dirname(os.path.dirname(output.truth[0]))),
             code=code_digest("twinflow.demo.cohort"),
         conda:

@@ -2,101 +2,125 @@
 # canonical file plus a QC record; bad input fails that patient's job with one message.
 
 
+rule patient_sheet:
+    output:
+        L.sheet("{patient}"),
+    params:
+        rows=lambda wildcards: COHORT.digest(wildcards.patient),
+    log:
+        L.log("patient_sheet", "{patient}"),
+    run:
+        tf_workflow.write_patient_sheet(COHORT, wildcards.patient, output[0], log=log[0])
+
+
 rule ingest_image:
     input:
-        wc_fn(lambda wc: available(image_row(wc).path)),
+        raw_image,
     output:
-        nifti=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",
-        qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.qc.json",
-        png=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.png",
+        nifti=L.image("{patient}", "{visit}", "{series}"),
+        qc=L.image("{patient}", "{visit}", "{series}", ".qc.json"),
+        png=L.image("{patient}", "{visit}", "{series}", ".png"),
     log:
-        f"{LOGS}/ingest_image/{{patient}}/{{visit}}_{{series}}.log",
+        L.log("ingest_image", "{patient}/{visit}_{series}"),
+    benchmark:
+        L.benchmark("ingest_image", "{patient}/{visit}_{series}")
     params:
-        **job_params("ingest_image.py", image_key, image_params, outputs=("nifti", "qc", "png"),
-                     code=code_digest("twinflow.io.imaging")),
+        image=lambda wildcards: PLAN.image_params(wildcards.patient, wildcards.visit, wildcards.series),
+        code=code_digest("twinflow.io.imaging"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_image.py")
+    script:
+        "../scripts/ingest_image.py"
 
 
 rule ingest_label:
     input:
-        image=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.nii.gz",
-        label=wc_fn(lambda wc: available(image_row(wc).label_path)),
+        image=L.image("{patient}", "{visit}", "{series}"),
+        label=raw_label,
     output:
-        nifti=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.nii.gz",
-        qc=f"{R}/{{patient}}/ingest/imaging/{{visit}}/{{series}}.label.qc.json",
+        nifti=L.image("{patient}", "{visit}", "{series}", ".label.nii.gz"),
+        qc=L.image("{patient}", "{visit}", "{series}", ".label.qc.json"),
     log:
-        f"{LOGS}/ingest_label/{{patient}}/{{visit}}_{{series}}.log",
+        L.log("ingest_label", "{patient}/{visit}_{series}"),
+    benchmark:
+        L.benchmark("ingest_label", "{patient}/{visit}_{series}")
     params:
-        **job_params("ingest_label.py", image_key, image_params, outputs=("nifti", "qc"),
-                     code=code_digest("twinflow.io.imaging")),
+        image=lambda wildcards: PLAN.image_params(wildcards.patient, wildcards.visit, wildcards.series),
+        code=code_digest("twinflow.io.imaging"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_label.py", inputs=("image",))
+    script:
+        "../scripts/ingest_label.py"
 
 
 rule ingest_variants:
     input:
-        wc_fn(lambda wc: available(patient(wc)[f"{wc.kind}_vcf"])),
+        raw_file(None),
     output:
-        table=f"{R}/{{patient}}/ingest/{{kind}}.tsv",
-        qc=f"{R}/{{patient}}/ingest/{{kind}}.qc.json",
+        table=L.variants("{patient}", "{kind}"),
+        qc=L.variants("{patient}", "{kind}", ".qc.json"),
     log:
-        f"{LOGS}/ingest_variants/{{patient}}_{{kind}}.log",
+        L.log("ingest_variants", "{patient}_{kind}"),
+    benchmark:
+        L.benchmark("ingest_variants", "{patient}_{kind}")
     params:
-        **job_params("ingest_variants.py", lambda wc: (wc.patient, wc.kind), variants_params,
-                     outputs=("table", "qc"), code=code_digest("twinflow.io.variants")),
+        vcf=lambda wildcards: PLAN.file_params(wildcards.patient, f"{wildcards.kind}_vcf"),
+        code=code_digest("twinflow.io.variants"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_variants.py")
+    script:
+        "../scripts/ingest_variants.py"
 
 
 rule ingest_labs:
     input:
-        wc_fn(lambda wc: available(patient(wc)["labs"])),
+        raw_file("labs"),
     output:
-        table=f"{R}/{{patient}}/ingest/labs.tsv",
-        qc=f"{R}/{{patient}}/ingest/labs.qc.json",
+        table=L.labs("{patient}"),
+        qc=L.labs("{patient}", ".qc.json"),
     log:
-        f"{LOGS}/ingest_labs/{{patient}}.log",
+        L.log("ingest_labs", "{patient}"),
+    benchmark:
+        L.benchmark("ingest_labs", "{patient}")
     params:
-        **job_params("ingest_labs.py", lambda wc: wc.patient, labs_params, outputs=("table", "qc"),
-                     implausible=config["ingest"]["implausible_labs"], code=code_digest("twinflow.io.labs")),
+        labs=lambda wildcards: PLAN.file_params(wildcards.patient, "labs"),
+        implausible=config["ingest"]["implausible_labs"],
+        code=code_digest("twinflow.io.labs"),
     conda:
         "../envs/ingest.yaml"
-    shell:
-        run_job("ingest_labs.py")
+    script:
+        "../scripts/ingest_labs.py"
 
 
 rule patient_qc:
     input:
-        wc_fn(lambda wc: patient_ingest_outputs(wc.patient)),
+        sheet=L.sheet("{patient}"),
+        ingested=lambda wildcards: PLAN.ingest_outputs(wildcards.patient),
     output:
-        f"{R}/{{patient}}/ingest/qc.json",
+        L.ingest_qc("{patient}"),
     log:
-        f"{LOGS}/patient_qc/{{patient}}.log",
+        L.log("patient_qc", "{patient}"),
+    benchmark:
+        L.benchmark("patient_qc", "{patient}")
     params:
-        **job_params("patient_qc.py", lambda wc: wc.patient, patient_qc_params, code=code_digest("twinflow.qc")),
+        code=code_digest("twinflow.qc"),
     conda:
         "../envs/qc.yaml"
-    shell:
-        run_job("patient_qc.py")
+    script:
+        "../scripts/patient_qc.py"
 
 
 rule cohort_qc:
     input:
-        expand(f"{R}/{{patient}}/ingest/qc.json", patient=PATIENTS),
+        expand(L.ingest_qc("{patient}"), patient=VALID_PATIENTS),
     output:
-        f"{R}/cohort/ingest_qc.tsv",
+        L.cohort("ingest_qc.tsv"),
     log:
-        f"{LOGS}/cohort_qc.log",
+        L.log("cohort_qc"),
     benchmark:
-        f"{BENCH}/cohort_qc.tsv"
+        L.benchmark("cohort_qc")
     params:
+        problems=COHORT.invalid,   # patients whose sheet rows cannot be used: listed as failed
         code=code_digest("twinflow.qc"),
     conda:
         "../envs/qc.yaml"

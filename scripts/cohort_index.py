@@ -1,20 +1,15 @@
-"""Cohort index page linking every patient report."""
+"""Cohort index page linking every patient report, one section per kind of twin."""
 import sys; sys.path.insert(0, snakemake.scriptdir + "/..")  # noqa: E702,F821
-import json
 import os
-
-import pandas as pd
 
 from twinflow.report.html import cohort_index
 from twinflow.workflow import run_script
 
 
 def main(sm):
-    df = pd.read_csv(sm.input.summary, sep="\t")
-    rows = json.loads(df.to_json(orient="records"))
     here = os.path.dirname(sm.output[0])
-    links = {r.split(os.sep)[-2]: os.path.relpath(r, here) for r in sm.input.reports}
-    cohort_index(sm.output[0], rows, links)
+    links = {os.path.basename(os.path.dirname(r)): os.path.relpath(r, here) for r in sm.input.reports}
+    cohort_index(sm.output[0], sm.input.summary, dict(zip(sm.params.models, sm.input.models)), links)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -5,10 +5,9 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    row = sm.params.row
-    ingest_image(row.path, sm.output.nifti, sm.output.qc, sm.output.png, patient=row.patient_id,
-                 visit=row.visit, series=row.series, date=row.date, dicom_series=row.dicom_series,
-                 display_path=row.path_display)
+    img, wc = sm.params.image, sm.wildcards
+    ingest_image(img["path"], sm.output.nifti, sm.output.qc, sm.output.png, patient=wc.patient, visit=wc.visit,
+                 series=wc.series, date=img["date"], dicom_series=img["dicom_series"])
 
 
 run_script(snakemake, main)  # noqa: F821

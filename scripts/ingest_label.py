@@ -5,9 +5,9 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    row = sm.params.row
-    ingest_label(row.label_path, sm.input.image, sm.output.nifti, sm.output.qc, patient=row.patient_id,
-                 visit=row.visit, series=row.series, display_path=row.label_display)
+    wc = sm.wildcards
+    ingest_label(sm.params.image["label_path"], sm.input.image, sm.output.nifti, sm.output.qc, patient=wc.patient,
+                 visit=wc.visit, series=wc.series)
 
 
 run_script(snakemake, main)  # noqa: F821

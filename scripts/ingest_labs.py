@@ -6,11 +6,10 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    c = sm.params.ctx
-    qc = ingest_labs(c["path"], sm.output.table, sm.output.qc, patient=sm.wildcards.patient,
-                     subject=c["subject"], display_path=c["display"])
-    check_implausible_labs(qc, sm.params.implausible, patient=sm.wildcards.patient,
-                           path=c["display"], outputs=[sm.output.table, sm.output.qc])
+    labs, pid = sm.params.labs, sm.wildcards.patient
+    qc = ingest_labs(labs["path"], sm.output.table, sm.output.qc, patient=pid, subject=labs["select"])
+    check_implausible_labs(qc, sm.params.implausible, patient=pid, path=labs["path"],
+                           outputs=[sm.output.table, sm.output.qc])
 
 
 run_script(snakemake, main)  # noqa: F821

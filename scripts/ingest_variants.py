@@ -5,9 +5,9 @@ from twinflow.workflow import run_script
 
 
 def main(sm):
-    c = sm.params.ctx
-    ingest_variants(c["path"], sm.output.table, sm.output.qc, patient=sm.wildcards.patient,
-                    sample=c["sample"], kind=sm.wildcards.kind, display_path=c["display"])
+    vcf = sm.params.vcf
+    ingest_variants(vcf["path"], sm.output.table, sm.output.qc, patient=sm.wildcards.patient, sample=vcf["select"],
+                    kind=sm.wildcards.kind)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -12,8 +12,8 @@ def main(sm):
     twin_dir = Path(sm.input.twin).parent
     twin = json.loads(Path(sm.input.twin).read_text())
     qc = json.loads(Path(sm.input.qc).read_text())
-    figs = registry.get(twin["model"]["name"]).figures(twin_dir, twin)
-    patient_report(sm.output[0], twin=twin, qc=qc, figures=figs, pgx=twin.get("pgx"))
+    sections = registry.get(twin["model"]["name"]).report_sections(twin_dir, twin)
+    patient_report(sm.output[0], twin=twin, qc=qc, sections=sections)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -86,10 +86,61 @@ def test_missing_column_and_missing_sheet(tmp_path):
         load_cohort(tmp_path / "nope.tsv", p[1], p[2], workdir=tmp_path)
 
 
-def test_non_numeric_value(tmp_path):
-    p = write(tmp_path, PAT + "P1\toncology\tF\tfifty\t165\t60\t\t\t\t\n", IMG, TRT)
-    with pytest.raises(InputError, match="age_years must be a number.*fifty"):
+def test_non_numeric_value_fails_only_its_patient(tmp_path):
+    p = write(tmp_path, PAT + "P1\toncology\tF\tfifty\t165\t60\t\t\t\t\nP2\toncology\tF\t50\t165\t60\t\t\t\t\n", IMG, TRT)
+    c = load_cohort(*p, workdir=tmp_path)
+    assert set(c.invalid) == {"P1"}
+    assert c.invalid["P1"] == f"patient P1: {p[0]}: row 2, column age_years must be a number, got 'fifty'"
+
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "config" / "schemas"
+
+
+@pytest.mark.parametrize("sheet,row,expected", [
+    ("patients", "BAD\toncology\tF\t-3\t165\t60\t\t\t\t\n", "row 3, column age_years: -3 is less than the minimum of 0"),
+    ("patients", "BAD\toncology\tF\t50\t1750\t60\t\t\t\t\n", "row 3, column height_cm: 1750 is greater than the maximum of 260"),
+    ("patients", "BAD\toncolgy\tF\t50\t165\t60\t\t\t\t\n", "row 3, column twin_model: unknown twin model 'oncolgy' (known: cardiac, oncology); did you mean 'oncology'?"),
+    ("treatments", "BAD\t2024-01-02\tdrug\ttemozolomide\t-75\tmg/m2\n", "row 2, column dose: -75 is less than or equal to the minimum of 0"),
+    ("treatments", "BAD\t2024-01-02\tdrug\ttemozolomide\t75\tmg/day\n", "row 2, 'mg/day' is not one of"),
+])
+def test_a_bad_value_fails_its_patient_not_the_cohort(tmp_path, sheet, row, expected):
+    pat = PAT + "GOOD\toncology\tF\t50\t165\t60\t\t\t\t\n"
+    trt = TRT
+    if sheet == "patients":
+        pat += row
+    else:
+        pat += "BAD\toncology\tF\t50\t165\t60\t\t\t\t\n"
+        trt += row
+    p = write(tmp_path, pat, IMG, trt)
+    c = load_cohort(*p, workdir=tmp_path, schema_dir=SCHEMAS, models={"oncology", "cardiac"})
+    assert set(c.invalid) == {"BAD"}
+    assert c.invalid["BAD"].startswith(f"patient BAD: {tmp_path / (sheet + '.tsv')}: {expected}"), c.invalid["BAD"]
+    assert "GOOD" in c.valid_ids
+
+
+def test_an_empty_cohort_is_an_error(tmp_path):
+    p = write(tmp_path, PAT, IMG, TRT)
+    with pytest.raises(InputError, match="no patients"):
         load_cohort(*p, workdir=tmp_path)
+
+
+def test_digest_follows_the_data_not_the_spelling(tmp_path):
+    """The same files written as absolute paths, in sheets moved elsewhere, give the same
+    digest; a changed value gives another."""
+    data = tmp_path / "data"
+    rel = write(tmp_path / "a", PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\n",
+                IMG + "P1\tV1\t2024-01-02\tT1\t../data/t1.nii.gz\t\n", TRT + "P1\t2024-01-03\tradiotherapy\tphoton\t2\tGy\n")
+    ab = write(tmp_path / "b" / "c", PAT + "P0\toncology\tF\t50\t165\t60\t\t\t\t\nP1\toncology\tF\t50\t165\t60\t\t\t\t\n",
+               IMG + f"P1\tV1\t2024-01-02\tT1\t{data / 't1.nii.gz'}\t\n",
+               TRT + "P0\t2024-01-01\tradiotherapy\tphoton\t2\tGy\nP1\t2024-01-03\tradiotherapy\tphoton\t2\tGy\n")
+    a = load_cohort(*rel, workdir=tmp_path)
+    b = load_cohort(*ab, workdir=tmp_path)
+    assert a.record("P1")["images"][0]["path_display"] != b.record("P1")["images"][0]["path_display"]
+    assert a.digest("P1") == b.digest("P1")
+    c = load_cohort(*write(tmp_path / "d", PAT + "P1\toncology\tF\t50\t165\t61\t\t\t\t\n",
+                           IMG + f"P1\tV1\t2024-01-02\tT1\t{data / 't1.nii.gz'}\t\n",
+                           TRT + "P1\t2024-01-03\tradiotherapy\tphoton\t2\tGy\n"), workdir=tmp_path)
+    assert c.digest("P1") != a.digest("P1")
 
 
 @pytest.mark.parametrize("text,ok", [("2024-02-29", True), ("2023-02-29", False), ("2024-1-5", False),

@@ -26,8 +26,8 @@ from twinflow.twin.verify import verify
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 ALL_PATIENTS = [p.patient_id for p in cohort.PATIENTS] + [p.patient_id for p in CARDIAC_PATIENTS]
-PER_PATIENT_RULES = {"ingest_image", "ingest_label", "ingest_variants", "ingest_labs", "patient_qc", "segment",
-                     "pgx_record", "estimate", "simulate", "twin", "patient_report"}
+PER_PATIENT_RULES = {"patient_sheet", "ingest_image", "ingest_label", "ingest_variants", "ingest_labs", "patient_qc",
+                     "segment", "pgx_record", "estimate", "simulate", "build_twin", "patient_report"}
 COHORT_RULES = {"cohort_qc", "cohort_summary", "cohort_index", "run_crate", "pipeline_info", "all"}
 RUN_LEVEL = ("logs", "benchmarks", "pipeline_info")
 
@@ -49,14 +49,19 @@ def snakemake(workdir: Path, *args: str, snakefile: Path = REPO / "Snakefile", t
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def planned(r: subprocess.CompletedProcess) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job in a dry run's output."""
+    out = r.stdout + r.stderr
+    jobs = []
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", out, re.M):
+        w = re.search(r"wildcards: (.*)", m.group(2))
+        jobs.append((m.group(1), dict(kv.split("=", 1) for kv in w.group(1).split(", ")) if w else {}))
+    return jobs
+
+
 def planned_jobs(r: subprocess.CompletedProcess) -> set[tuple[str, str]]:
     """(rule, patient or '') of every job in a dry run's output."""
-    out = r.stdout + r.stderr
-    jobs = set()
-    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", out, re.M):
-        w = re.search(r"wildcards:.*?patient=([A-Za-z0-9_-]+)", m.group(2))
-        jobs.add((m.group(1), w.group(1) if w else ""))
-    return jobs
+    return {(rule, wc.get("patient", "")) for rule, wc in planned(r)}
 
 
 def tree_digests(root: Path, skip=RUN_LEVEL) -> dict[str, bytes]:
@@ -107,24 +112,22 @@ def test_demo_cohort_runs_end_to_end(demo_run):
     assert not any((out / x).exists() for x in ("demo", "data"))   # raw data never copied into the crate
 
 
-def test_every_per_patient_job_leaves_a_benchmark_table(demo_run):
-    """The job runner writes a table in Snakemake's benchmark format next to each job's log
+def test_every_per_patient_job_leaves_a_log_and_a_benchmark_table(demo_run):
+    """Every per-patient job writes its log; every script job its benchmark table beside it
     (logs/ -> benchmarks/, .log -> .tsv), with the job's own measured numbers."""
     from snakemake.benchmark import BenchmarkRecord
 
     out = demo_run / "out"
-    runner_rules = ("ingest_image", "ingest_label", "ingest_variants", "ingest_labs", "patient_qc", "segment",
-                    "pgx_record", "estimate", "simulate", "twin", "patient_report")
-    logs = [p for r in runner_rules for p in (out / "logs" / r).rglob("*.log")]
-    assert {p.relative_to(out / "logs").parts[0] for p in logs} == set(runner_rules)
+    logs = [p for r in PER_PATIENT_RULES for p in (out / "logs" / r).rglob("*.log")]
+    assert {p.relative_to(out / "logs").parts[0] for p in logs} == PER_PATIENT_RULES
     for log in logs:
+        if log.parts[-3] == "patient_sheet":
+            continue                                  # a run: directive writing one small JSON file
         table = out / "benchmarks" / log.relative_to(out / "logs").with_suffix(".tsv")
         head, row = table.read_text().splitlines()
         assert head.split("\t") == BenchmarkRecord.get_header()
         rec = dict(zip(head.split("\t"), row.split("\t")))
         assert 0.1 < float(rec["s"]) < 600, table
-        assert 20 < float(rec["max_rss"]) < 4000, table            # MiB
-        assert 0 < float(rec["cpu_time"]) and float(rec["max_vms"]) >= float(rec["max_rss"]), table
 
 
 def test_every_storage_orientation_comes_out_canonical_and_aligned(demo_run):
@@ -165,11 +168,11 @@ def test_twin_contents(demo_run):
         assert doc["patient_id"] == pid and doc["inputs"] and doc["software"]["packages"]["numpy"]
         assert all(not i["path"].startswith("/") for i in doc["inputs"])
     onc = json.loads((out / "ONC001" / "twin" / "twin.json").read_text())
-    f = onc["forecast"][0]
+    f = onc["model_results"]["forecast"][0]
     assert f["visit"] == "V4" and set(f) >= {"visit", "dice", "ccc", "volume_rel_error", "cell_count_rel_error"}
     assert f["dice"] > 0.8
     car = json.loads((out / "CAR001" / "twin" / "twin.json").read_text())
-    cf = car["cardiac_function"]
+    cf = car["model_results"]["cardiac_function"]
     truth = json.loads((demo_run / "demo" / "data" / "truth" / "CAR001" / "truth.json").read_text())
     assert cf["ef_percent"] == pytest.approx(truth["model_truth"]["ef_pct"], abs=3.0)
     assert {g["gene"]: g["phenotype"] for g in car["pgx"]["pgx"]["genes"]}["CYP2D6"] == "Intermediate Metabolizer"
@@ -262,7 +265,7 @@ def edited_sheets(demo_run: Path, edit):
             (d / f"{n}.tsv").write_text(text)
 
 
-def _dry(demo_run: Path, edit=lambda s: None, **overrides):
+def _dry(demo_run: Path, edit=lambda s: None, full: bool = False, **overrides):
     cfg = yaml.safe_load((demo_run / "config.yaml").read_text())
     cfg.update(overrides)
     alt = demo_run / "config_dry.yaml"
@@ -273,7 +276,7 @@ def _dry(demo_run: Path, edit=lambda s: None, **overrides):
                             "--configfile", str(alt), "--cores", "2", "-n"], cwd=demo_run, env=env,
                            capture_output=True, text=True)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    return planned_jobs(r)
+    return planned(r) if full else planned_jobs(r)
 
 
 def test_rewriting_the_sheets_unchanged_reruns_no_patient(demo_run):
@@ -293,14 +296,34 @@ def test_new_patient_runs_only_its_jobs_and_the_cohort_summaries(demo_run):
     assert "demo_cohort" not in {r for r, _ in jobs}
 
 
+def test_moved_sheets_with_absolute_paths_rerun_only_the_new_patient(demo_run):
+    """What triggers a re-run is what the data are, not how a row was spelled: the sheets
+    copied to another folder with every file written as an absolute path, plus one new
+    patient, plan that patient's jobs and the cohort-level ones only."""
+    moved = demo_run / "elsewhere" / "sheets"
+    moved.mkdir(parents=True, exist_ok=True)
+    for name in ("patients", "imaging", "treatments"):
+        df = pd.read_csv(demo_run / "demo" / f"{name}.tsv", sep="\t", dtype=str, keep_default_na=False)
+        for col in ("germline_vcf", "somatic_vcf", "labs", "path", "label_path"):
+            if col in df:
+                df[col] = [str((demo_run / "demo" / v).resolve()) if v else v for v in df[col]]
+        new = df[df["patient_id"] == "ONC002"].assign(patient_id="NEW01")
+        pd.concat([df, new]).to_csv(moved / f"{name}.tsv", sep="\t", index=False)
+    jobs = _dry(demo_run, sheets={k: f"elsewhere/sheets/{k}.tsv" for k in ("patients", "imaging", "treatments")})
+    assert {p for _, p in jobs if p} == {"NEW01"}, sorted(jobs)
+    assert {r for r, p in jobs if not p} <= COHORT_RULES
+
+
 def test_new_visit_reruns_only_that_patient(demo_run):
     def add(s):
         v3 = [x for x in s["imaging"][1:] if x.startswith("ONC003\tV3\t")]
         s["imaging"] += [x.replace("\tV3\t", "\tV4\t").replace("2024-11-25", "2025-01-20") for x in v3]
-    jobs = _dry(demo_run, add)
+    full = _dry(demo_run, add, full=True)
+    jobs = {(rule, wc.get("patient", "")) for rule, wc in full}
     assert {p for _, p in jobs if p} == {"ONC003"}
     mine = {r for r, p in jobs if p == "ONC003"}
-    assert {"ingest_image", "segment", "estimate", "simulate", "twin"} <= mine
+    assert {"ingest_image", "segment", "estimate", "simulate", "build_twin"} <= mine
+    assert {wc["visit"] for rule, wc in full if rule == "ingest_image"} == {"V4"}   # old images are not re-ingested
     assert ("segment", "ONC003") in jobs
 
 
@@ -310,7 +333,7 @@ def test_changing_an_arm_reruns_simulation_not_calibration(demo_run):
     models["cardiac"]["simulate"]["arms"] = models["cardiac"]["simulate"]["arms"][:2] + [
         {"name": "metoprolol_25mg_bid", "dose_mg": 25, "interval_h": 12}]
     jobs = _dry(demo_run, models=models)
-    assert {(r, p) for r, p in jobs if p} == {("simulate", "CAR001"), ("twin", "CAR001"), ("patient_report", "CAR001")}
+    assert {(r, p) for r, p in jobs if p} == {("simulate", "CAR001"), ("build_twin", "CAR001"), ("patient_report", "CAR001")}
 
 
 def test_changing_one_module_reruns_only_the_rules_that_import_it(demo_run, tmp_path):
@@ -326,7 +349,7 @@ def test_changing_one_module_reruns_only_the_rules_that_import_it(demo_run, tmp_
     r = snakemake(demo_run, "-n", snakefile=copy / "Snakefile")
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     jobs = planned_jobs(r)
-    assert {(x, p) for x, p in jobs if p} == {("simulate", "CAR001"), ("twin", "CAR001"), ("patient_report", "CAR001")}, jobs
+    assert {(x, p) for x, p in jobs if p} == {("simulate", "CAR001"), ("build_twin", "CAR001"), ("patient_report", "CAR001")}, jobs
 
 
 # ---------------------------------------------------------------------- bad input
@@ -347,11 +370,14 @@ def test_bad_patients_fail_alone_with_one_clear_message(demo_run, tmp_path):
             "MISSING\toncology\tF\t50\t165\t60\t\t\t\t\n"
             "BADDATE\toncology\tM\t60\t180\t80\t\t\t\t\n"
             "GRCH37\toncology\tM\t60\t180\t80\tgrch37.vcf\tS1\t\t\n"
-            "BADUNIT\toncology\tF\t70\t160\t70\t\t\t\tlabs_bad.csv\n")
+            "BADUNIT\toncology\tF\t70\t160\t70\t\t\t\tlabs_bad.csv\n"
+            "NANIMG\toncology\tF\t70\t160\t70\t\t\t\t\n")
+    nib.save(nib.Nifti1Image(np.full((8, 8, 8), np.nan, np.float32), np.eye(4)), str(wd / "raw" / "nan.nii.gz"))
     img = ("patient_id\tvisit\tdate\tseries\tpath\tlabel_path\n"
            f"GOOD\tV1\t2024-01-01\tT1\t{good / 'T1.nrrd'}\t{good / 'label.nrrd'}\n"
            "MISSING\tV1\t2024-01-01\tT1\tnot_there.nii.gz\t\n"
-           f"BADDATE\tV1\t2024-31-01\tT1\t{good / 'T1.nrrd'}\t\n")
+           f"BADDATE\tV1\t2024-31-01\tT1\t{good / 'T1.nrrd'}\t\n"
+           "NANIMG\tV1\t2024-01-01\tT1\tnan.nii.gz\t\n")
     (wd / "raw" / "patients.tsv").write_text(pats)
     (wd / "raw" / "imaging.tsv").write_text(img)
     (wd / "raw" / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
@@ -359,16 +385,90 @@ def test_bad_patients_fail_alone_with_one_clear_message(demo_run, tmp_path):
     r = snakemake(wd, "--keep-going")
     assert r.returncode != 0
     err = r.stdout + r.stderr
-    assert "patient MISSING: not_there.nii.gz: " in err
+    assert "patient MISSING: raw/not_there.nii.gz: " in err
     assert "patient BADDATE: raw/imaging.tsv: row 4: malformed date '2024-31-01'" in err
-    assert "patient GRCH37: grch37.vcf: " in err and "GRCh37" in err
-    assert "patient BADUNIT: labs_bad.csv: " in err and "furlongs" in err
+    assert "patient GRCH37: raw/grch37.vcf: " in err and "GRCh37" in err
+    assert "patient BADUNIT: raw/labs_bad.csv: " in err and "furlongs" in err
+    assert "patient NANIMG: raw/nan.nii.gz: the image holds no data: none of its 512 voxel values is finite" in err
     out = wd / "out"
     assert (out / "GOOD" / "ingest" / "qc.json").is_file()
-    for bad in ("MISSING", "BADDATE", "GRCH37", "BADUNIT"):
+    for bad in ("MISSING", "BADDATE", "GRCH37", "BADUNIT", "NANIMG"):
         assert not (out / bad / "ingest" / "qc.json").exists()
-        leftovers = [f for f in (out / bad).rglob("*") if f.is_file()] if (out / bad).exists() else []
-        assert leftovers == [], leftovers
+        leftovers = [f for f in (out / bad).rglob("*") if f.is_file() and f.name != "sheet.json"] \
+            if (out / bad).exists() else []
+        assert leftovers == [], leftovers           # sheet.json: the patient's rows, complete
+
+
+def test_a_bad_value_in_a_row_fails_that_patient_and_the_cohort_qc_says_so(demo_run, tmp_path):
+    """Value problems of one patient's rows (unknown model, impossible numbers, a negative dose,
+    an unknown unit) fail that patient with one line each; the good patient finishes and the
+    cohort QC lists every patient, the failed ones with their problem."""
+    wd = tmp_path
+    (wd / "raw").mkdir()
+    t1 = demo_run / "demo" / "data" / "ONC002" / "V1" / "T1.nrrd"
+    pats = {"GOOD": "oncology\tF\t50\t165\t60", "NOMODEL": "oncolgy\tF\t50\t165\t60",
+            "NEGAGE": "oncology\tF\t-3\t165\t60", "TALL": "oncology\tM\t50\t1750\t80",
+            "NEGDOSE": "oncology\tF\t50\t165\t60", "PERDAY": "oncology\tF\t50\t165\t60"}
+    (wd / "raw" / "patients.tsv").write_text("patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n" +
+                                           "".join(f"{p}\t{r}\n" for p, r in pats.items()))
+    (wd / "raw" / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n" +
+                                          "".join(f"{p}\tV1\t2024-01-01\tT1\t{t1}\n" for p in pats))
+    (wd / "raw" / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n"
+                                             "NEGDOSE\t2024-01-02\tdrug\ttemozolomide\t-75\tmg/m2\n"
+                                             "PERDAY\t2024-01-02\tdrug\ttemozolomide\t75\tmg/day\n")
+    write_config(wd, sheets="raw", generate=False, twins=False)
+    r = snakemake(wd, "--keep-going")
+    assert r.returncode != 0
+    err = r.stdout + r.stderr
+    expected = {
+        "NOMODEL": "patient NOMODEL: raw/patients.tsv: row 3, column twin_model: unknown twin model 'oncolgy' "
+                   "(known: cardiac, oncology); did you mean 'oncology'?",
+        "NEGAGE": "patient NEGAGE: raw/patients.tsv: row 4, column age_years: -3 is less than the minimum of 0",
+        "TALL": "patient TALL: raw/patients.tsv: row 5, column height_cm: 1750 is greater than the maximum of 260",
+        "NEGDOSE": "patient NEGDOSE: raw/treatments.tsv: row 2, column dose: -75 is less than or equal to the minimum of 0",
+        "PERDAY": "patient PERDAY: raw/treatments.tsv: row 3, 'mg/day' is not one of",
+    }
+    for pid, msg in expected.items():
+        assert msg in err, (pid, err[-3000:])
+        assert not (wd / "out" / pid / "ingest" / "qc.json").exists()
+    assert "Traceback" not in err
+    assert (wd / "out" / "GOOD" / "ingest" / "qc.json").is_file()
+    qc = pd.read_csv(wd / "out" / "cohort" / "ingest_qc.tsv", sep="\t").set_index("patient_id")
+    assert qc.loc["GOOD", "status"] == "ok"
+    for pid, msg in expected.items():
+        assert qc.loc[pid, "status"] == "failed" and msg in qc.loc[pid, "problem"]
+
+
+def test_an_empty_cohort_stops_with_a_message(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "patients.tsv").write_text("patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n")
+    (tmp_path / "raw" / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n")
+    (tmp_path / "raw" / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
+    write_config(tmp_path, sheets="raw", generate=False)
+    r = snakemake(tmp_path, "-n")
+    assert r.returncode != 0
+    assert "raw/patients.tsv: no patients: the sheet has a header but no rows" in r.stderr
+    assert 'File "' not in r.stdout + r.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c.update(sheet=c.pop("sheets")), "sheet: unknown key; did you mean 'sheets'?"),
+    (lambda c: c["models"]["oncology"]["simulate"].update(horizon_dayz=90),
+     "models.oncology.simulate.horizon_dayz: unknown key; did you mean 'horizon_days'?"),
+    (lambda c: c["models"].update(cardiak={}), "models.cardiak: unknown twin model; did you mean 'cardiac'?"),
+    (lambda c: c["sheets"].update(pregnancie="p.tsv"), "sheets.pregnancie: no twin model reads a sheet of this name"),
+])
+def test_config_typos_are_refused_with_the_nearest_name(tmp_path, edit, message):
+    """A user's config replaces the default one (it never falls back to the demo's sheets) and
+    an unknown key anywhere, model sections included, stops the run with the key's path."""
+    cfg_path = write_config(tmp_path)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    edit(cfg)
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    r = snakemake(tmp_path, "-n")
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr[-2000:]
+    assert 'File "' not in r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("bad_id", ["../escape", "a b"])

@@ -1,17 +1,19 @@
-"""Code provenance: digests of the twinflow source a workflow step depends on.
+"""Code provenance: digests of the source a workflow step depends on.
 
 Snakemake re-runs a job when its rule's code or params change, but it does not see the
 modules a script imports.  Rules therefore pass ``code_digest("twinflow.io.imaging")`` as a
-param: the SHA-256 over the source of that module and every twinflow module it imports,
-directly or transitively.  Editing one module re-runs exactly the rules whose steps import it.
+param: the SHA-256 over the source of that module and every module of the same packages it
+imports, directly or transitively.  Editing one module re-runs exactly the rules whose steps
+import it.  Imports are followed inside twinflow and inside the top-level package of each
+named module (a twin-model plug-in shipped as its own package); third-party libraries are
+covered by the software versions recorded with every twin, not by these digests.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-import json
-import os
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,75 +21,36 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 PACKAGE = "twinflow"
 
 
+@lru_cache(maxsize=None)
 def _module_file(name: str) -> Path | None:
+    """The source file of a module, without importing it (twinflow's own) or by its import spec."""
     parts = name.split(".")
-    if parts[0] != PACKAGE:
+    if parts[0] == PACKAGE:
+        rel = Path(*parts[1:]) if len(parts) > 1 else Path()
+        for cand in (PACKAGE_ROOT / rel.with_suffix(".py") if len(parts) > 1 else None, PACKAGE_ROOT / rel / "__init__.py"):
+            if cand is not None and cand.is_file():
+                return cand
         return None
-    if len(parts) == 1:
-        return PACKAGE_ROOT / "__init__.py"
-    rel = Path(*parts[1:])
-    for cand in (PACKAGE_ROOT / rel.with_suffix(".py"), PACKAGE_ROOT / rel / "__init__.py"):
-        if cand.is_file():
-            return cand
-    return None
-
-
-_IMPORT_CACHE: dict = {"path": None, "entries": {}, "dirty": False}
-
-
-def use_import_cache(path: str | os.PathLike) -> None:
-    """Keep each module's parsed import list in the JSON file ``path``, keyed by the module
-    file's mtime and size, so that a new process parses only modules edited since (the
-    workflow asks for ~20 digests on every Snakemake call; parsing the ~50 modules costs
-    ~0.4 s).  The digests themselves are always computed from the current sources."""
-    path = Path(path)
-    entries = {}
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        pass
-    _IMPORT_CACHE.update(path=path, entries=entries if isinstance(entries, dict) else {}, dirty=False)
-    _direct_imports.cache_clear()
-
-
-def _save_import_cache() -> None:
-    path = _IMPORT_CACHE["path"]
-    if path is None or not _IMPORT_CACHE["dirty"]:
-        return
-    from twinflow.io.atomic import atomic_path
-
-    try:
-        with atomic_path(path, suffix=".tmp") as tmp:
-            tmp.write_text(json.dumps(_IMPORT_CACHE["entries"], sort_keys=True), encoding="utf-8")
-        _IMPORT_CACHE["dirty"] = False
-    except OSError:
-        pass                        # a cache only: a read-only working directory is fine
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None) if spec else None
+    return Path(origin) if origin and origin.endswith(".py") and Path(origin).is_file() else None
 
 
 @lru_cache(maxsize=None)
-def _direct_imports(name: str) -> tuple[str, ...]:
+def _direct_imports(name: str, packages: frozenset[str]) -> tuple[str, ...]:
+    """Modules of ``packages`` that module ``name`` imports (and their parent packages)."""
     path = _module_file(name)
     if path is None:
         return ()
-    st = path.stat()
-    stamp = [st.st_mtime_ns, st.st_size]
-    hit = _IMPORT_CACHE["entries"].get(name) if _IMPORT_CACHE["path"] is not None else None
-    if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("imports"), list):
-        return tuple(hit["imports"])
-    found = _parse_imports(name, path)
-    if _IMPORT_CACHE["path"] is not None:
-        _IMPORT_CACHE["entries"][name] = {"stamp": stamp, "imports": list(found)}
-        _IMPORT_CACHE["dirty"] = True
-    return found
-
-
-def _parse_imports(name: str, path: Path) -> tuple[str, ...]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()
     is_pkg = path.name == "__init__.py"
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
+            found.update(a.name for a in node.names if a.name.split(".")[0] in packages)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 # relative import: resolve against this module's package
@@ -96,7 +59,7 @@ def _parse_imports(name: str, path: Path) -> tuple[str, ...]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            if mod.split(".")[0] != PACKAGE:
+            if mod.split(".")[0] not in packages:
                 continue
             found.add(mod)
             # "from twinflow.io import imaging" imports a submodule
@@ -110,7 +73,8 @@ def _parse_imports(name: str, path: Path) -> tuple[str, ...]:
 
 
 def module_closure(*names: str) -> list[str]:
-    """The named twinflow modules plus every twinflow module they import, sorted."""
+    """The named modules plus every module of their packages (and twinflow's) they import, sorted."""
+    packages = frozenset({PACKAGE} | {n.split(".")[0] for n in names})
     seen: set[str] = set()
     stack = list(names)
     while stack:
@@ -118,7 +82,7 @@ def module_closure(*names: str) -> list[str]:
         if name in seen or _module_file(name) is None:
             continue
         seen.add(name)
-        stack.extend(_direct_imports(name))
+        stack.extend(_direct_imports(name, packages))
     return sorted(seen)
 
 
@@ -129,9 +93,7 @@ def code_digest(*names: str, shallow: tuple[str, ...] = ()) -> str:
     ``shallow`` modules are hashed by their own source only, without following their imports
     (a twin model's plug-in module, whose stages each import different code)."""
     h = hashlib.sha256()
-    closure = module_closure(*names)
-    _save_import_cache()
-    for name in sorted(set(closure) | {m for m in shallow if _module_file(m)}):
+    for name in sorted(set(module_closure(*names)) | {m for m in shallow if _module_file(m)}):
         path = _module_file(name)
         h.update(name.encode())
         h.update(b"\0")

@@ -85,8 +85,16 @@ def patient_qc(out: str, *, patient: str, row: dict, images: list, treatments: l
     return summary
 
 
-def cohort_qc(qc_files: list[str], out: str) -> pd.DataFrame:
-    rows = []
+COHORT_QC_COLUMNS = ["patient_id", "status", "problem", "twin_model", "n_visits", "n_images", "n_expert_labels",
+                     "germline_rows", "somatic_rows", "lab_rows", "lab_implausible", "n_rt_fractions", "rt_total_gy",
+                     "drugs", "n_flags", "flags"]
+
+
+def cohort_qc(qc_files: list[str], out: str, problems: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per patient: what was ingested and which QC flags were raised; a patient whose
+    sheet rows could not be used (``problems``: patient -> message) has status ``failed``."""
+    rows: list[dict[str, Any]] = [{"patient_id": pid, "status": "failed", "problem": msg}
+                                  for pid, msg in sorted((problems or {}).items())]
     for f in sorted(qc_files):
         q = json.loads(Path(f).read_text())
         n_images = sum(len(v["series"]) for v in q["visits"])
@@ -94,7 +102,7 @@ def cohort_qc(qc_files: list[str], out: str) -> pd.DataFrame:
         var = q.get("variants", {})
         labs = q.get("labs") or {}
         rows.append({
-            "patient_id": q["patient_id"], "twin_model": q["twin_model"],
+            "patient_id": q["patient_id"], "status": "ok", "problem": "", "twin_model": q["twin_model"],
             "n_visits": len(q["visits"]), "n_images": n_images, "n_expert_labels": n_labels,
             "germline_rows": var.get("germline", {}).get("n_rows", ""),
             "somatic_rows": var.get("somatic", {}).get("n_rows", ""),
@@ -104,6 +112,6 @@ def cohort_qc(qc_files: list[str], out: str) -> pd.DataFrame:
             "drugs": ";".join(sorted(q["treatments"]["drugs"])),
             "n_flags": len(q["flags"]), "flags": "; ".join(q["flags"]),
         })
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=COHORT_QC_COLUMNS).sort_values("patient_id", kind="stable")
     write_tsv(out, df)
     return df

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from twinflow.errors import InputError
@@ -69,46 +70,34 @@ def _mentioned(node: Any, out: set[str]) -> bool:
     return True
 
 
-def _records(frame: pd.DataFrame, cols: list[str]) -> list[tuple[int, dict]]:
-    """(first row index, record without empty cells) per distinct combination of ``cols``."""
-    sub = frame[cols].astype(object).where(frame[cols].notna(), None)
-    keys = zip(*(sub[c].tolist() for c in cols)) if cols else [()] * len(frame)
-    seen: set[tuple] = set()
-    out = []
-    for i, key in enumerate(keys):
-        if key not in seen:
-            seen.add(key)
-            out.append((i, {c: v for c, v in zip(cols, key) if v is not None}))
-    return out
-
-
 def _native(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
-def validate_frame(frame: pd.DataFrame, schema: dict, *, sheet: str) -> None:
-    """Raise :class:`InputError` for the first row of ``frame`` that violates ``schema``."""
+def row_problems(frame: pd.DataFrame, schema: dict) -> dict[int, str]:
+    """Every row of ``frame`` that violates ``schema``: row position -> the first problem
+    (``column <c>: <jsonschema message>``, or the message alone for a cross-column rule).
+
+    A required column that is absent altogether is a problem of the sheet, not of a row: it
+    raises ``ValueError``."""
+    out: dict[int, str] = {}
     if not len(frame):
-        return
+        return out
     frame = frame.reset_index(drop=True)
     base = {k: schema[k] for k in ("$schema", "$id", "$defs", "definitions") if k in schema}
 
-    def fail(i: int, msg: str, col: str | None = None) -> None:
-        pid = frame["patient_id"].iloc[i] if "patient_id" in frame.columns else None
-        where = f"row {i + 2}" + (f", column {col}" if col else "")
-        raise InputError(f"{where}: {msg} (schema {schema.get('description', 'row')})",
-                         patient=pid if isinstance(pid, str) else None, path=sheet)
+    def add(mask, msg: str) -> None:
+        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+            out.setdefault(int(i), msg)
 
     stype = schema.get("type")
     if stype not in (None, "object") and not (isinstance(stype, list) and "object" in stype):
-        raise ValueError(f"{sheet}: a row schema must describe an object, not {stype!r}")
+        raise ValueError(f"a row schema must describe an object, not {stype!r}")
 
     for col in schema.get("required", []):
         if col not in frame.columns:
-            fail(0, f"{col!r} is a required property", col)
-        empty = frame[col].isna().to_numpy()
-        if empty.any():
-            fail(int(empty.nonzero()[0][0]), f"{col!r} is a required property", col)
+            raise ValueError(f"missing required column {col!r}")
+        add(frame[col].isna().to_numpy(), f"column {col}: {col!r} is a required property")
 
     for col, sub in (schema.get("properties") or {}).items():
         if col not in frame.columns or sub is True:
@@ -119,8 +108,7 @@ def validate_frame(frame: pd.DataFrame, schema: dict, *, sheet: str) -> None:
         for val in pd.unique(values[present]):
             err = next(iter(v.iter_errors(_native(val))), None)
             if err is not None:
-                i = int((present & (values == val)).to_numpy().nonzero()[0][0])
-                fail(i, err.message, col)
+                add((present & (values == val)).to_numpy(), f"column {col}: {err.message}")
 
     rest = {k: v for k, v in schema.items() if k not in _ANNOTATIONS}
     if rest:
@@ -128,10 +116,30 @@ def validate_frame(frame: pd.DataFrame, schema: dict, *, sheet: str) -> None:
         whole = not _mentioned(rest, cols)
         cols_l = list(frame.columns) if whole else [c for c in frame.columns if c in cols]
         v = _validator(schema if whole else {**base, **rest})    # whole: the complete record schema
-        for i, rec in _records(frame, cols_l):
-            err = next(iter(v.iter_errors({k: _native(x) for k, x in rec.items()})), None)
-            if err is not None:
-                fail(i, err.message)
+        sub = frame[cols_l].astype(object).where(frame[cols_l].notna(), None)
+        keys = list(zip(*(sub[c].tolist() for c in cols_l))) if cols_l else [()] * len(frame)
+        verdict: dict[tuple, str | None] = {}
+        for i, key in enumerate(keys):
+            if key not in verdict:
+                rec = {c: _native(x) for c, x in zip(cols_l, key) if x is not None}
+                err = next(iter(v.iter_errors(rec)), None)
+                verdict[key] = None if err is None else err.message
+            if verdict[key] is not None:
+                out.setdefault(i, verdict[key])
+    return dict(sorted(out.items()))
+
+
+def validate_frame(frame: pd.DataFrame, schema: dict, *, sheet: str) -> None:
+    """Raise :class:`InputError` for the first row of ``frame`` that violates ``schema``."""
+    try:
+        problems = row_problems(frame, schema)
+    except ValueError as exc:
+        raise InputError(str(exc), path=sheet) from None
+    if problems:
+        i, msg = next(iter(problems.items()))
+        pid = frame["patient_id"].iloc[i] if "patient_id" in frame.columns else None
+        raise InputError(f"row {i + 2}, {msg} (schema {schema.get('description', 'row')})",
+                         patient=pid if isinstance(pid, str) else None, path=sheet)
 
 
 def validate_sheet(frame: pd.DataFrame, schema_path: str | Path, *, sheet: str) -> None:

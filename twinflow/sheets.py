@@ -53,11 +53,14 @@ PATH_COLUMNS = {"patients": ("germline_vcf", "somatic_vcf", "labs"), "imaging": 
 
 
 def read_sheet(path: str | Path, required: tuple[str, ...], optional: tuple[str, ...] = (),
-               numeric: tuple[str, ...] = (), *, display: str | None = None) -> pd.DataFrame:
+               numeric: tuple[str, ...] = (), *, display: str | None = None,
+               problems: dict[int, str] | None = None) -> pd.DataFrame:
     """Read a TSV sheet as strings; empty cells become missing; numeric columns are coerced.
 
-    Raises InputError for a missing/unreadable sheet, missing required columns or a value that
-    is not a number in a numeric column.
+    Raises InputError for a missing/unreadable sheet or missing required columns (problems of
+    the sheet).  A value that is not a number in a numeric column is a problem of its row: it
+    becomes missing and, when ``problems`` is given, is recorded there (row position ->
+    message); without ``problems`` it raises.
     """
     path = Path(path)
     display = display or str(path)
@@ -82,12 +85,13 @@ def read_sheet(path: str | Path, required: tuple[str, ...], optional: tuple[str,
     df = df.replace({"": None})
     for col in numeric:
         values = pd.to_numeric(df[col], errors="coerce")
-        bad = df[col].notna() & values.isna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            pid = df["patient_id"].iloc[i] if "patient_id" in df.columns else None
-            raise InputError(f"row {i + 2}: column {col} must be a number, got {df[col].iloc[i]!r}",
-                             patient=pid, path=display)
+        bad = (df[col].notna() & values.isna()).to_numpy()
+        for i in bad.nonzero()[0]:
+            msg = f"column {col} must be a number, got {df[col].iloc[i]!r}"
+            if problems is None:
+                pid = df["patient_id"].iloc[i] if "patient_id" in df.columns else None
+                raise InputError(f"row {i + 2}: {msg}", patient=pid, path=display)
+            problems.setdefault(int(i), msg)
         df[col] = values
     return df
 
@@ -148,6 +152,19 @@ class ImageRow:
     roi: str | None = None
 
 
+#: keys of a patient record that say how a row was spelled, not what the data are: they
+#: reach messages and reports but never decide whether a job re-runs
+DISPLAY_KEYS = ("path_display", "label_display", "germline_vcf_display", "somatic_vcf_display", "labs_display")
+
+
+def _without_display(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _without_display(v) for k, v in obj.items() if k not in DISPLAY_KEYS}
+    if isinstance(obj, list):
+        return [_without_display(v) for v in obj]
+    return obj
+
+
 @dataclass
 class Cohort:
     patients: dict[str, dict[str, Any]]                 # patient_id -> row (paths resolved)
@@ -156,10 +173,15 @@ class Cohort:
     invalid: dict[str, str] = field(default_factory=dict)  # patient_id -> message
     sheets: dict[str, str] = field(default_factory=dict)   # role -> sheet path
     frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # role -> sheet as read
+    model_sheets: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # sheet -> pid -> rows
 
     @property
     def patient_ids(self) -> list[str]:
         return sorted(self.patients)
+
+    @property
+    def valid_ids(self) -> list[str]:
+        return [p for p in self.patient_ids if p not in self.invalid]
 
     def image(self, pid: str, visit: str, series: str) -> ImageRow:
         for row in self.images.get(pid, ()):
@@ -167,19 +189,80 @@ class Cohort:
                 return row
         raise KeyError((pid, visit, series))
 
+    def record(self, pid: str) -> dict[str, Any]:
+        """The patient's data as the workflow's jobs see it (``<results>/<patient>/sheet.json``):
+        its patients.tsv row, imaging and treatment rows and the rows of its model's own
+        sheets, with paths resolved (and as written, ``*_display``), plus its sheet problem,
+        if any."""
+        return {
+            "patient_id": pid,
+            "row": self.patients[pid],
+            "images": [dict(r.__dict__) for r in self.images.get(pid, [])],
+            "treatments": [{k: v for k, v in t.items() if k != "row"} for t in self.treatments.get(pid, [])],
+            "sheets": {name: rows[pid] for name, rows in sorted(self.model_sheets.items()) if pid in rows},
+            "problem": self.invalid.get(pid),
+        }
+
+    def digest(self, pid: str) -> str:
+        """A short digest of what the patient's rows say (not how they are spelled: paths as
+        written and row numbers are left out), so that a changed row re-runs that patient and
+        nothing else."""
+        import hashlib
+        import json
+
+        text = json.dumps(_without_display(self.record(pid)), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+SHEETS = ("patients", "imaging", "treatments")
+
 
 def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_tsv: str | Path,
-                workdir: str | Path = ".") -> Cohort:
-    """Read and check the three sheets (see the module docstring for the error policy)."""
+                workdir: str | Path = ".", *, schema_dir: str | Path | None = None,
+                models: Any = None, model_sheets: dict[str, tuple[str, dict | None]] | None = None) -> Cohort:
+    """Read and check the three sheets (see the module docstring for the error policy).
+
+    ``schema_dir`` holds ``<sheet>.schema.yaml`` JSON schemas of one row of each sheet
+    (``config/schemas``); a row that violates its schema fails its patient.  ``models`` is the
+    set of known ``twin_model`` names (None: not checked).  ``model_sheets`` maps the extra
+    sheets of the twin models (config ``sheets:`` keys other than the three) to their file and
+    the JSON schema of one row (see :func:`twinflow.workflow.load`).
+    """
+    from twinflow.schema import load_schema, row_problems
+
     workdir = Path(os.path.abspath(workdir))
     sheets = {"patients": str(patients_tsv), "imaging": str(imaging_tsv), "treatments": str(treatments_tsv)}
-    pat = read_sheet(patients_tsv, PATIENT_COLUMNS, PATIENT_OPTIONAL, PATIENT_NUMERIC, display=sheets["patients"])
-    img = read_sheet(imaging_tsv, IMAGING_COLUMNS, IMAGING_OPTIONAL, display=sheets["imaging"])
-    trt = read_sheet(treatments_tsv, TREATMENT_COLUMNS, (), TREATMENT_NUMERIC, display=sheets["treatments"])
+    row_issues: dict[str, dict[int, str]] = {k: {} for k in SHEETS}
+    pat = read_sheet(patients_tsv, PATIENT_COLUMNS, PATIENT_OPTIONAL, PATIENT_NUMERIC, display=sheets["patients"],
+                     problems=row_issues["patients"])
+    img = read_sheet(imaging_tsv, IMAGING_COLUMNS, IMAGING_OPTIONAL, display=sheets["imaging"],
+                     problems=row_issues["imaging"])
+    trt = read_sheet(treatments_tsv, TREATMENT_COLUMNS, (), TREATMENT_NUMERIC, display=sheets["treatments"],
+                     problems=row_issues["treatments"])
+    frames = {"patients": pat, "imaging": img, "treatments": trt}
+    if not len(pat):
+        raise InputError("no patients: the sheet has a header but no rows (an empty cohort has nothing to run)",
+                         path=sheets["patients"])
+    if schema_dir is not None:
+        for name, frame in frames.items():
+            schema = load_schema(str(Path(schema_dir) / f"{name}.schema.yaml"))
+            try:
+                found = row_problems(frame, schema)
+            except ValueError as exc:
+                raise InputError(str(exc), path=sheets[name]) from None
+            for i, msg in found.items():
+                row_issues[name].setdefault(i, msg)
     invalid: dict[str, str] = {}
 
     def flag(pid: str, problem: str, sheet: str) -> None:
         invalid.setdefault(pid, str(InputError(problem, patient=pid, path=sheet)))
+
+    def row_ok(name: str, i: int, pid: str) -> bool:
+        """False (and the patient flagged) if row ``i`` of sheet ``name`` has a value problem."""
+        msg = row_issues[name].get(i)
+        if msg is not None:
+            flag(pid, f"row {i + 2}, {msg}", sheets[name])
+        return msg is None
 
     pdir = Path(os.path.abspath(patients_tsv)).parent
     patients: dict[str, dict[str, Any]] = {}
@@ -189,9 +272,14 @@ def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_ts
             flag(pid, f"row {i + 2}: duplicate patient_id (first listed on an earlier row)", sheets["patients"])
             continue
         row = {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else v) for k, v in rec.items()}
+        row_ok("patients", i, pid)
         for col in PATIENT_COLUMNS:
             if row.get(col) is None:
                 flag(pid, f"row {i + 2}: required value {col} is empty", sheets["patients"])
+        if models is not None and row.get("twin_model") is not None and row["twin_model"] not in models:
+            from twinflow.models.registry import unknown_message
+
+            flag(pid, f"row {i + 2}, column twin_model: {unknown_message(row['twin_model'])}", sheets["patients"])
         for col in PATH_COLUMNS["patients"]:
             if row.get(col):
                 row[col + "_display"] = row[col]
@@ -200,6 +288,10 @@ def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_ts
             flag(pid, f"row {i + 2}: germline_sample is set but germline_vcf is empty", sheets["patients"])
         patients[pid] = row
 
+    def known(pid: str, sheet: str, r: int) -> None:
+        if pid not in patients:
+            raise InputError(f"row {r}: patient_id {pid!r} is not in the patients sheet", path=sheet)
+
     idir = Path(os.path.abspath(imaging_tsv)).parent
     images: dict[str, list[ImageRow]] = {}
     seen: set[tuple[str, str, str]] = set()
@@ -207,10 +299,11 @@ def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_ts
     for i, rec in enumerate(records(img)):
         r = i + 2
         pid = check_safe_id(rec["patient_id"], "patient_id", sheet=sheets["imaging"], row=r)
-        if pid not in patients:
-            raise InputError(f"row {r}: patient_id {pid!r} is not in the patients sheet", path=sheets["imaging"])
+        known(pid, sheets["imaging"], r)
         visit = check_safe_id(rec["visit"], "visit", sheet=sheets["imaging"], row=r)
         series = check_safe_id(rec["series"], "series", sheet=sheets["imaging"], row=r)
+        if not row_ok("imaging", i, pid):
+            continue
         if not rec.get("path"):
             flag(pid, f"row {r}: path is empty", sheets["imaging"])
             continue
@@ -242,8 +335,9 @@ def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_ts
     for i, rec in enumerate(records(trt)):
         r = i + 2
         pid = check_safe_id(rec["patient_id"], "patient_id", sheet=sheets["treatments"], row=r)
-        if pid not in patients:
-            raise InputError(f"row {r}: patient_id {pid!r} is not in the patients sheet", path=sheets["treatments"])
+        known(pid, sheets["treatments"], r)
+        if not row_ok("treatments", i, pid):
+            continue
         try:
             date = parse_date(rec["date"]).isoformat()
         except ValueError as exc:
@@ -259,5 +353,25 @@ def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_ts
     for rows in treatments.values():
         rows.sort(key=lambda x: (x["date"], x["kind"], x["agent"], x["row"]))
 
+    extra: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for name, (path, schema) in sorted((model_sheets or {}).items()):
+        sheets[name] = str(path)
+        frame = read_sheet(path, ("patient_id",), display=str(path))
+        frames[name] = frame
+        try:
+            found = row_problems(frame, schema) if schema else {}
+        except ValueError as exc:
+            raise InputError(str(exc), path=str(path)) from None
+        rows_by_patient: dict[str, list[dict[str, Any]]] = {}
+        for i, rec in enumerate(records(frame)):
+            pid = check_safe_id(rec["patient_id"], "patient_id", sheet=str(path), row=i + 2)
+            known(pid, str(path), i + 2)
+            if i in found:
+                flag(pid, f"row {i + 2}, {found[i]}", str(path))
+                continue
+            rows_by_patient.setdefault(pid, []).append(
+                {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else v) for k, v in rec.items()})
+        extra[name] = rows_by_patient
+
     return Cohort(patients=patients, images=images, treatments=treatments, invalid=invalid, sheets=sheets,
-                  frames={"patients": pat, "imaging": img, "treatments": trt})
+                  frames=frames, model_sheets=extra)

@@ -838,8 +838,10 @@ def ingest_image(
     if nan_count or inf_count:
         flags.append("non_finite_values")
     if stats["min"] is None:
-        flags.append("no_finite_values")
-    elif stats["max"] == stats["min"]:
+        raise InputError(f"the image holds no data: none of its {arr.size} voxel values is finite "
+                         f"({nan_count} NaN, {inf_count} infinite)", patient=patient,
+                         path=display_path if display_path is not None else path)
+    if stats["max"] == stats["min"]:
         flags.append("constant_image")
     sp = np.asarray(img.GetSpacing()[:3])
     if sp.max() / sp.min() > ANISOTROPY_FLAG_RATIO:

@@ -54,9 +54,65 @@ def kv_table(d: dict) -> str:
                   for k, v in d.items()], ["key", "value"])
 
 
-def patient_report(out: str | Path, *, twin: dict, qc: dict, figures: Iterable[tuple[str, str]],
-                   pgx: dict | None = None) -> None:
-    """``figures``: (png path, caption) pairs, embedded in order."""
+def section_html(sec: Any) -> str:
+    """One :class:`twinflow.models.base.ReportSection` as HTML ('' when it has nothing to show)."""
+    figs = [(p, c) for p, c in sec.figures if Path(p).is_file()]
+    if not (sec.table or sec.items or sec.notes or figs):
+        return ""
+    parts = [f"<h2>{esc(sec.title)}</h2>"]
+    if sec.items:
+        parts.append(kv_table(sec.items))
+    if sec.table:
+        parts.append(table(sec.table, sec.columns))
+    if sec.notes:
+        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in sec.notes) + "</ul>")
+    for path, caption in figs:
+        parts.append(f"<figure>{img_tag(path, caption)}<figcaption>{esc(caption)}</figcaption></figure>")
+    return "\n".join(parts)
+
+
+def _pgx_sections(pgx: dict | None) -> list[Any]:
+    from twinflow.models.base import ReportSection
+
+    if not pgx:
+        return []
+    out = []
+    genes = (pgx.get("pgx") or {}).get("genes") or pgx.get("genes") or []
+    out.append(ReportSection("Pharmacogenomics", table=[
+        {"gene": g.get("gene"), "diplotypes": " | ".join(g.get("diplotypes") or []), "phenotype": g.get("phenotype"),
+         "activity_score": g.get("activity_score"), "missing positions": len(g.get("missing_positions") or [])}
+        for g in genes]))
+    phys = pgx.get("physiology") or {}
+    if phys:
+        date = sorted(phys)[0]
+        first = phys[date]
+        shown = {k: v for k, v in first.items() if k not in ("inputs", "assumptions", "date")
+                 and not isinstance(v, (dict, list)) and v is not None}
+        if shown:
+            out.append(ReportSection(f"Physiology (at the first treatment date, {date})", items=shown,
+                                     notes=list(first.get("assumptions") or [])))
+    hs = (pgx.get("somatic") or {}).get("hotspots") or []
+    out.append(ReportSection("Somatic hotspots", table=[
+        {k: h.get(k) for k in ("gene", "protein", "chrom", "pos", "ref", "alt", "allele_fraction")} for h in hs]))
+    return out
+
+
+def _qc_rows(qc: dict) -> list[dict]:
+    rows = []
+    for v in qc.get("visits", []):
+        for s, e in v["series"].items():
+            rows.append({"visit": v["visit"], "date": v["date"], "series": s, "source": e.get("source"),
+                         "format": e.get("source_format"), "shape": "x".join(str(x) for x in (e.get("shape") or [])),
+                         "spacing_mm": " x ".join(f"{x:.3g}" for x in (e.get("spacing_mm") or [])),
+                         "flags": ", ".join(e.get("flags") or [])})
+    return rows
+
+
+def patient_report(out: str | Path, *, twin: dict, qc: dict, sections: Iterable[Any] = ()) -> None:
+    """The patient's report: the generic parts of every twin around the model's ``sections``
+    (:class:`twinflow.models.base.ReportSection`); sections with nothing to show are left out."""
+    from twinflow.models.base import ReportSection
+
     pid = twin["patient_id"]
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>twinflow: {esc(pid)}</title>"
              f"<style>{CSS}</style></head><body>",
@@ -65,56 +121,18 @@ def patient_report(out: str | Path, *, twin: dict, qc: dict, figures: Iterable[t
              f"&middot; twin format {esc(twin['format_version'])} &middot; pipeline commit "
              f"<code>{esc(twin['pipeline'].get('git_commit'))}</code>"
              f"{' (dirty tree)' if twin['pipeline'].get('git_dirty') else ''}</p>"]
-    parts.append("<h2>Calibrated parameters</h2>")
+    if twin.get("flags"):
+        parts.append('<h2 class=flag>Flags</h2><ul class=flag>' + "".join(f"<li>{esc(f)}</li>" for f in twin["flags"]) + "</ul>")
     prow = [{"parameter": k, "value": v.get("value"), "sd": v.get("sd"), "unit": v.get("unit", ""),
              "identifiable": v.get("identifiable"), "estimated": v.get("estimated", True)}
             for k, v in twin["parameters"].items()]
-    parts.append(table(prow, ["parameter", "value", "sd", "unit", "identifiable", "estimated"]))
-    if twin.get("forecast"):
-        parts.append("<h2>Forecast of held-out visits</h2>" + table(twin["forecast"]))
-    if twin.get("cardiac_function"):
-        parts.append("<h2>Cardiac function</h2>" + kv_table(twin["cardiac_function"]))
-    for key, title in (("arms_summary", "Treatment arms"),):
-        if twin.get(key):
-            parts.append(f"<h2>{title}</h2>" + table(twin[key]))
-    if twin.get("assumptions"):
-        parts.append("<h2>Assumptions</h2><ul>" + "".join(f"<li>{esc(a)}</li>" for a in twin["assumptions"]) + "</ul>")
-    if pgx:
-        genes = (pgx.get("pgx") or {}).get("genes") or pgx.get("genes") or []
-        if genes:
-            parts.append("<h2>Pharmacogenomics</h2>" + table(
-                [{"gene": g.get("gene"), "diplotypes": " | ".join(g.get("diplotypes") or []),
-                  "phenotype": g.get("phenotype"), "activity_score": g.get("activity_score"),
-                  "missing positions": len(g.get("missing_positions") or [])} for g in genes]))
-        phys = pgx.get("physiology") or {}
-        if phys:
-            date = sorted(phys)[0]
-            first = phys[date]
-            shown = {k: v for k, v in first.items() if k not in ("inputs", "assumptions") and not isinstance(v, (dict, list))}
-            parts.append(f"<h3>Physiology (at the first treatment date, {esc(date)})</h3>" + kv_table(shown))
-            if first.get("assumptions"):
-                parts.append("<ul>" + "".join(f"<li>{esc(a)}</li>" for a in first["assumptions"]) + "</ul>")
-        hs = (pgx.get("somatic") or {}).get("hotspots") or []
-        if hs:
-            parts.append("<h3>Somatic hotspots</h3>" + table(
-                [{k: h.get(k) for k in ("gene", "protein", "chrom", "pos", "ref", "alt", "allele_fraction")} for h in hs]))
-    figs = list(figures)
-    if figs:
-        parts.append("<h2>Figures</h2>")
-        for path, caption in figs:
-            if Path(path).is_file():
-                parts.append(f"<figure>{img_tag(path, caption)}<figcaption>{esc(caption)}</figcaption></figure>")
-    parts.append("<h2>Ingest QC</h2>")
-    qrows = []
-    for v in qc.get("visits", []):
-        for s, e in v["series"].items():
-            qrows.append({"visit": v["visit"], "date": v["date"], "series": s, "source": e.get("source"),
-                          "format": e.get("source_format"), "shape": "x".join(str(x) for x in (e.get("shape") or [])),
-                          "spacing_mm": " x ".join(f"{x:.3g}" for x in (e.get("spacing_mm") or [])),
-                          "flags": ", ".join(e.get("flags") or [])})
-    parts.append(table(qrows))
-    if qc.get("flags"):
-        parts.append("<p class=flag>QC flags: " + esc("; ".join(qc["flags"])) + "</p>")
+    generic = [ReportSection("Calibrated parameters", table=prow,
+                             columns=["parameter", "value", "sd", "unit", "identifiable", "estimated"])]
+    generic += list(sections)
+    generic.append(ReportSection("Assumptions", notes=list(twin.get("assumptions") or [])))
+    generic += _pgx_sections(twin.get("pgx"))
+    generic.append(ReportSection("Ingest QC", table=_qc_rows(qc)))
+    parts += [h for h in (section_html(s) for s in generic) if h]
     parts.append("<h2>Provenance</h2>")
     parts.append(table([{"role": i["role"], "path": i["path"], "bytes": i["size"], "sha256": i["sha256"][:16] + "..."}
                         for i in twin["inputs"]], ["role", "path", "bytes", "sha256"]))
@@ -127,22 +145,46 @@ def patient_report(out: str | Path, *, twin: dict, qc: dict, figures: Iterable[t
     write_text(out, "\n".join(parts) + "\n")
 
 
-def cohort_index(out: str | Path, rows: list[dict], report_links: dict[str, str]) -> None:
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>twinflow cohort</title><style>{CSS}</style></head><body>",
-             "<h1>twinflow cohort</h1>", f"<p>{len(rows)} patient(s).</p>"]
+def _linked_table(rows: list[dict], links: dict[str, str]) -> str:
+    if not rows:
+        return '<p class="muted">none</p>'
+    cols = list(rows[0])
     trs = []
-    cols = list(rows[0]) if rows else []
     for r in rows:
-        r = dict(r)
-        link = report_links.get(r.get("patient_id"))
         cells = []
         for c in cols:
             v = r.get(c)
-            if c == "patient_id" and link:
-                cells.append(f'<td><a href="{esc(link)}">{esc(v)}</a></td>')
+            if c == "patient_id" and links.get(v):
+                cells.append(f'<td><a href="{esc(links[v])}">{esc(v)}</a></td>')
             else:
-                cells.append(f'<td class="num">{fmt(v)}</td>' if isinstance(v, (int, float)) else f"<td>{fmt(v)}</td>")
+                cells.append(f'<td class="num">{fmt(v)}</td>' if isinstance(v, (int, float)) and not isinstance(v, bool)
+                             else f"<td>{fmt(v)}</td>")
         trs.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>" + "".join(trs) + "</table>")
+    return "<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in cols) + "</tr>" + "".join(trs) + "</table>"
+
+
+def _tsv_rows(path: str | Path) -> list[dict]:
+    import pandas as pd
+
+    df = pd.read_csv(path, sep="\t")
+    return json.loads(df.to_json(orient="records"))
+
+
+def cohort_index(out: str | Path, summary_tsv: str | Path, model_tsvs: dict[str, str], report_links: dict[str, str]) -> None:
+    """The cohort page: one section per kind of twin with that model's headline numbers
+    (``model_tsvs``: model name -> its summary table) and the generic table of every twin."""
+    from twinflow.models import registry
+
+    rows = _tsv_rows(summary_tsv)
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>twinflow cohort</title><style>{CSS}</style></head><body>",
+             "<h1>twinflow cohort</h1>",
+             f"<p>{len(rows)} twin(s) of {len(model_tsvs)} kind(s).</p>"]
+    for name, path in sorted(model_tsvs.items()):
+        mrows = _tsv_rows(path)
+        parts.append(f"<h2>{esc(name)} twins ({len(mrows)})</h2>")
+        parts.append(f"<p class=muted>{esc(registry.model_class(name).description)}</p>")
+        parts.append(_linked_table(mrows, report_links))
+    parts.append("<h2>All twins</h2>")
+    parts.append(_linked_table(rows, report_links))
     parts.append("</body></html>")
     write_text(out, "\n".join(parts) + "\n")

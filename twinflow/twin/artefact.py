@@ -27,7 +27,7 @@ from typing import Any
 from twinflow.io.atomic import dumps_json
 
 FORMAT = "twinflow.twin"
-FORMAT_VERSION = "1.0.0"
+FORMAT_VERSION = "2.0.0"
 ENTRY = "twin.json"
 SCHEMA = Path(__file__).with_name("twin.schema.json")
 
@@ -126,10 +126,26 @@ def schema() -> dict:
     return json.loads(SCHEMA.read_text(encoding="utf-8"))
 
 
-def validate(doc: dict) -> list[str]:
-    """Schema problems of a twin.json document (empty when valid)."""
+def schema_problems(obj: Any, schema_doc: dict, prefix: str = "") -> list[str]:
+    """Problems of ``obj`` against a JSON schema, one line each (empty when valid)."""
     import jsonschema
 
-    v = jsonschema.Draft202012Validator(schema())
-    return [f"{'/'.join(str(x) for x in e.absolute_path) or '<root>'}: {e.message}"
-            for e in sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path))]
+    v = jsonschema.Draft202012Validator(schema_doc)
+    return [f"{prefix}{'/'.join(str(x) for x in e.absolute_path) or '<root>'}: {e.message}"
+            for e in sorted(v.iter_errors(obj), key=lambda e: list(e.absolute_path))]
+
+
+def validate(doc: dict) -> list[str]:
+    """Schema problems of a twin.json document (empty when valid): the artefact's own schema,
+    and the model's ``results_schema`` for ``model_results``."""
+    problems = schema_problems(doc, schema())
+    name = (doc.get("model") or {}).get("name") if isinstance(doc, dict) else None
+    if not problems and name:
+        from twinflow.models import registry
+
+        try:
+            model = registry.model_class(name)
+        except registry.UnknownModel as exc:
+            return [f"model/name: {exc}"]
+        problems += schema_problems(doc["model_results"], model.results_schema, "model_results/")
+    return problems

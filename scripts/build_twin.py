@@ -9,9 +9,10 @@ from twinflow.workflow import patient_context, run_script
 
 def main(sm):
     ctx = patient_context(sm)
-    build_twin(ctx, registry.get(ctx.row["twin_model"]), estimate_dir=ctx.results / "estimate",
-               simulate_dir=ctx.results / "simulate", twin_json=Path(sm.output[0]),
-               resolved_config=sm.params.ctx["resolved_config"])
+    L = ctx.layout
+    build_twin(ctx, registry.get(ctx.row["twin_model"]), estimate_dir=Path(L.estimate(ctx.patient_id)),
+               simulate_dir=Path(L.simulate(ctx.patient_id)), twin_json=Path(sm.output[0]),
+               resolved_config=sm.params.resolved_config)
 
 
 run_script(snakemake, main)  # noqa: F821

@@ -1,5 +1,6 @@
 """Oncology twin: tumour segmentation -> calibrated reaction-diffusion model -> forecasts and arms.
 
+The plug-in class :class:`OncologyTwin` (entry point ``twinflow.models: oncology``).
 Stages (see :class:`twinflow.models.base.TwinModel`; equations in docs/oncology-model.md):
 
 * segment   every visit with tumour-bearing series (T1post/T1c/T1Gd, FLAIR, T2): automatic
@@ -27,7 +28,8 @@ import numpy as np
 
 from twinflow.errors import InputError
 from twinflow.io.atomic import write_bytes, write_json
-from twinflow.models.base import PatientContext, TwinModel
+from twinflow.models.base import PatientContext, ReportSection, TwinModel, schema_beside
+from twinflow.physiology.body import bsa_mosteller
 
 VERSION = "1.0.0"
 TUMOUR_SERIES = ("T1post", "T1c", "T1Gd", "T1ce", "FLAIR", "T2")
@@ -58,7 +60,7 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float
 
 
 def _bsa(row: dict) -> float:
-    return float(np.sqrt(float(row["height_cm"]) * float(row["weight_kg"]) / 3600.0))
+    return bsa_mosteller(float(row["height_cm"]), float(row["weight_kg"]))
 
 
 def _days(dates: list[str]) -> list[float]:
@@ -136,6 +138,9 @@ def course_table_bytes(maps: dict[str, np.ndarray], spacing, params: dict, sd_lo
 class OncologyTwin(TwinModel):
     name = "oncology"
     version = VERSION
+    series = SEG_INPUT_SERIES + ("brain_mask", "wm_prob", "gm_prob")
+    config_schema = schema_beside(__file__, "config.schema.yaml")
+    results_schema = schema_beside(__file__, "results.schema.yaml")
     stage_modules = {
         "segment": ("twinflow.segment.oncology", "twinflow.io.imaging"),
         "estimate": ("twinflow.models.oncology.calibrate", "twinflow.models.oncology.density",
@@ -143,8 +148,7 @@ class OncologyTwin(TwinModel):
         "simulate": ("twinflow.models.oncology.forecast", "twinflow.models.oncology.schedule",
                      "twinflow.models.oncology.density"),
         "twin": ("twinflow.models.oncology.forecast", "twinflow.models.oncology.schedule",
-                 "twinflow.models.oncology.density", "twinflow.twin.build"),
-        "report": ("twinflow.report.html",),
+                 "twinflow.models.oncology.density"),
     }
     description = "3D reaction-diffusion tumour model with LQ radiotherapy and PK-driven drug kill"
     uses_previous_segmentation = True
@@ -366,14 +370,17 @@ class OncologyTwin(TwinModel):
                 {"name": "arms", "kind": "treatment arms from the last visit", "outputs": ["results/arms.tsv"]},
                 {"name": "course", "kind": "course under the actual treatment from the first visit with a "
                                             "Laplace parameter band", "outputs": ["results/course.tsv"]}],
-            "forecast": est["forecast"],
-            "calibration": {k: cal[k] for k in ("n_forward_solves", "n_tangent_solves", "n_iterations", "converged",
-                                                "sigma_u", "calibration_days", "correlation", "flags")},
-            "visits": [{"visit": v, "date": d, "day": day, "calibration": v in est["calibration_visits"],
-                        "observation": s} for v, d, day, s in zip(est["visits"], est["dates"], est["days"],
-                                                                  est["observation_sources"])],
-            "arms_summary": _arm_summary(simulate_dir / "results/arms.tsv"),
-            "assumptions": est["assumptions"] + [f"calibration flag: {f}" for f in flags],
+            "model_results": {
+                "forecast": est["forecast"],
+                "calibration": {k: cal[k] for k in ("n_forward_solves", "n_tangent_solves", "n_iterations", "converged",
+                                                    "sigma_u", "calibration_days", "correlation", "flags")},
+                "visits": [{"visit": v, "date": d, "day": day, "calibration": v in est["calibration_visits"],
+                            "observation": s} for v, d, day, s in zip(est["visits"], est["dates"], est["days"],
+                                                                      est["observation_sources"])],
+                "arms_summary": _arm_summary(simulate_dir / "results/arms.tsv"),
+            },
+            "flags": [f"calibration: {f}" for f in flags],
+            "assumptions": est["assumptions"],
             "seeds": {"uncertainty_band": BAND_SEED},
         }
 
@@ -461,15 +468,40 @@ class OncologyTwin(TwinModel):
         return {f"arm_{name}.tsv": arms_table_bytes(maps, tuple(spec["spacing_mm"]), spec["params"], spec["last_date"],
                                                     spec["bsa_m2"], [name], spec["horizon_days"])}
 
-    def figures(self, twin_dir: Path, doc: dict) -> list[tuple[str, str]]:
+    # ------------------------------------------------------------------ reporting
+    def summary(self, doc: dict) -> dict[str, Any]:
+        res = doc["model_results"]
+        visits = res["visits"]
+        row: dict[str, Any] = {"n_visits": len(visits),
+                               "n_calibration_visits": sum(1 for v in visits if v["calibration"])}
+        arms = {a["arm"]: a for a in res["arms_summary"]}
+        row["volume_ml_last_visit"] = next(iter(arms.values()))["volume_ml_day0"] if arms else None
+        for field in PARAM_FIELDS.values():
+            p = doc["parameters"].get(field) or {}
+            row[field] = p.get("value")
+            row[f"{field}_identifiable"] = p.get("identifiable")
+        fc = res["forecast"][-1] if res["forecast"] else {}
+        for k in ("dice", "ccc", "volume_rel_error"):
+            row[f"forecast_{k}"] = fc.get(k)
+        for arm in sorted(arms):
+            row[f"volume_ml_end_{arm}"] = arms[arm]["volume_ml_end"]
+        return row
+
+    def report_sections(self, twin_dir: Path, doc: dict) -> list[ReportSection]:
+        res = doc["model_results"]
         d = Path(twin_dir) / "plots"
-        figs = [(str(d / "growth.png"), "Tumour volume: observed visits, the calibrated twin under the actual "
-                                        "treatment with its 5-95 % parameter band, and the treatment arms from the last visit")]
-        if (d / "forecast_slices.png").is_file():
-            figs.append((str(d / "forecast_slices.png"), "Held-out visit: observed vs predicted cell density (slice with most tumour)"))
-        figs += [(str(p), f"Segmentation {p.stem.split('_', 1)[1]} (red enhancing, green oedema, blue necrosis, yellow expert)")
-                 for p in sorted(d.glob("segmentation_*.png"))]
-        return figs
+        growth = [(str(d / "growth.png"), "Tumour volume: observed visits, the calibrated twin under the actual "
+                                          "treatment with its 5-95 % parameter band, and the treatment arms from the last visit")]
+        held = [(str(d / "forecast_slices.png"), "Held-out visit: observed vs predicted cell density (slice with most tumour)")] \
+            if (d / "forecast_slices.png").is_file() else []
+        segs = [(str(p), f"Segmentation {p.stem.split('_', 1)[1]} (red enhancing, green oedema, blue necrosis, yellow expert)")
+                for p in sorted(d.glob("segmentation_*.png"))]
+        return [
+            ReportSection("Visits", table=res["visits"], columns=["visit", "date", "day", "calibration", "observation"]),
+            ReportSection("Forecast of held-out visits", table=res["forecast"], figures=held),
+            ReportSection("Treatment arms from the last visit", table=res["arms_summary"], figures=growth),
+            ReportSection("Segmentations", figures=segs),
+        ]
 
 
 def _arm_summary(path: Path) -> list[dict]:

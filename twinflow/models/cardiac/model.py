@@ -1,5 +1,7 @@
 """Cardiac twin: cine MRI -> LV function -> calibrated 0D circulation -> metoprolol arms.
 
+The plug-in class :class:`CardiacTwin` (entry point ``twinflow.models: cardiac``).
+
 Stages (see :class:`twinflow.models.base.TwinModel`):
 
 * segment   every visit with a ``CINE_SAX`` series: automatic LV blood pool and myocardium
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twinflow.io.atomic import dumps_json, write_bytes, write_json
-from twinflow.models.base import PatientContext, TwinModel
+from twinflow.models.base import PatientContext, ReportSection, TwinModel, schema_beside
 
 if TYPE_CHECKING:      # imported where used: the workflow imports this plug-in at parse time
     import SimpleITK as sitk
@@ -82,12 +84,14 @@ def arms_outputs(params: dict, arms: list[dict], phenotype: str | None) -> dict[
 class CardiacTwin(TwinModel):
     name = "cardiac"
     version = VERSION
+    series = ("CINE_SAX",)
+    config_schema = schema_beside(__file__, "config.schema.yaml")
+    results_schema = schema_beside(__file__, "results.schema.yaml")
     stage_modules = {
         "segment": ("twinflow.segment.cardiac", "twinflow.io.contours", "twinflow.io.imaging"),
         "estimate": ("twinflow.models.cardiac.calibrate",),
         "simulate": ("twinflow.models.cardiac.arms",),
-        "twin": ("twinflow.models.cardiac.arms", "twinflow.twin.build"),
-        "report": ("twinflow.report.html",),
+        "twin": ("twinflow.models.cardiac.arms",),
     }
     description = "LV function from cine MRI; closed-loop 0D circulation; metoprolol PK/PD by CYP2D6"
 
@@ -157,7 +161,7 @@ class CardiacTwin(TwinModel):
             raise InputError("cardiac twin needs a CINE_SAX series", patient=ctx.patient_id)
         seg = json.loads((ctx.segment_dir(visits[-1]) / "segmentation.json").read_text())
         fn = seg["cardiac_function"]
-        labs_tsv = ctx.ingest / "labs.tsv"
+        labs_tsv = ctx.labs_table
         labs = pd.read_csv(labs_tsv, sep="\t", dtype={"loinc": str}) if labs_tsv.is_file() else None
         t = targets_from_labs(labs, patient=ctx.patient_id)
         cal = calibrate(fn["edv_ml"], fn["esv_ml"], t["sbp_mmhg"], t["dbp_mmhg"], t["hr_bpm"], patient=ctx.patient_id)
@@ -214,10 +218,12 @@ class CardiacTwin(TwinModel):
             "maps": {"lv_segmentation": "maps/lv_segmentation.nii.gz"},
             "simulations": [{"name": "arms", "kind": "metoprolol arms, circulation at trough and peak",
                              "outputs": ["results/arms.tsv", "results/pv_loops.json", "results/pk.json"]}],
-            "cardiac_function": est["cardiac_function"],
-            "calibration": {k: cal[k] for k in ("targets", "fitted", "residuals_sd_units", "n_model_evaluations",
-                                                "converged", "identifiability", "correlation", "estimated")},
-            "arms_summary": arms_rows,
+            "model_results": {
+                "cardiac_function": est["cardiac_function"],
+                "calibration": {k: cal[k] for k in ("targets", "fitted", "residuals_sd_units", "n_model_evaluations",
+                                                    "converged", "identifiability", "correlation", "estimated")},
+                "arms_summary": arms_rows,
+            },
             "assumptions": list(cal["assumptions"]) + [sim["phenotype_note"]],
             "seeds": {},
         }
@@ -256,11 +262,31 @@ class CardiacTwin(TwinModel):
             arm = match[0]
         return arms_outputs(sim["params"], [arm], sim["cyp2d6_phenotype"])
 
-    def figures(self, twin_dir: Path, doc: dict) -> list[tuple[str, str]]:
+    # ------------------------------------------------------------------ reporting
+    def summary(self, doc: dict) -> dict[str, Any]:
+        res = doc["model_results"]
+        cf = res["cardiac_function"]
+        row: dict[str, Any] = {k: cf.get(k) for k in ("edv_ml", "esv_ml", "ef_percent", "lv_mass_g")}
+        row["source"] = cf.get("source")
+        for k in ("lv_emax_mmhg_ml", "v_stressed_ml", "r_sys_mmhg_s_ml"):
+            p = doc["parameters"].get(k) or {}
+            row[k] = p.get("value")
+        trough = {r["arm"]: r for r in res["arms_summary"] if r.get("timepoint") == "trough"}
+        for arm in sorted(trough):
+            row[f"hr_bpm_{arm}"] = trough[arm].get("hr_bpm")
+        return row
+
+    def report_sections(self, twin_dir: Path, doc: dict) -> list[ReportSection]:
+        res = doc["model_results"]
         d = Path(twin_dir) / "plots"
-        return [(str(d / "overlay_ed.png"), "LV segmentation at end-diastole (red: endocardium, green: epicardium)"),
-                (str(d / "overlay_es.png"), "LV segmentation at end-systole"),
-                (str(d / "pv_loops.png"), "Simulated LV pressure-volume loops per metoprolol arm (steady-state trough)")]
+        cf = {k: v for k, v in res["cardiac_function"].items() if not isinstance(v, (dict, list))}
+        return [
+            ReportSection("Cardiac function", items=cf, figures=[
+                (str(d / "overlay_ed.png"), "LV segmentation at end-diastole (red: endocardium, green: epicardium)"),
+                (str(d / "overlay_es.png"), "LV segmentation at end-systole")]),
+            ReportSection("Metoprolol arms", table=res["arms_summary"], figures=[
+                (str(d / "pv_loops.png"), "Simulated LV pressure-volume loops per metoprolol arm (steady-state trough)")]),
+        ]
 
 
 def _read_tsv_rows(path: Path) -> list[dict]:
