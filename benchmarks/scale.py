@@ -24,8 +24,8 @@ the repository's results/ (names only, as empty files) is mirrored for four temp
 P00001..P00004, ``snakemake --touch --forceall`` marks them up to date (mtimes in DAG order,
 directory outputs via .snakemake_timestamp) and writes Snakemake's metadata records; then the
 tree, the mtimes and the metadata records are replicated to every other patient (ids
-substituted; twinflow's param, the SHA-256 of the job's spec, is set to each job's key as
-printed in the full-size dry run), and ``--touch --forcerun <cohort rules>`` records the cohort-level jobs at full
+substituted; the param of twinflow's patient_sheet jobs, a digest of the patient's rows, is
+computed for each patient with twinflow.sheets), and ``--touch --forcerun <cohort rules>`` records the cohort-level jobs at full
 size. So the no-op rerun sees what it sees after a real run: every output, its mtime and its
 metadata (params, input list, code, software stack) that Snakemake compares.
 
@@ -100,6 +100,7 @@ def write_twinflow_sheets(sheet_dir: Path, n: int, rows=None) -> None:
 def bare_structure() -> dict[str, dict]:
     """Per template: what the bare workflow needs to reproduce twinflow's DAG shape."""
     from twinflow import sheets as tf_sheets
+    from twinflow.layout import Layout
     from twinflow.models import registry
     from twinflow.models.base import PatientContext
 
@@ -112,9 +113,9 @@ def bare_structure() -> dict[str, dict]:
         pid = pid_of(i)
         p = c.patients[pid]
         model = registry.get(p["twin_model"])
-        ctx = PatientContext(patient_id=pid, row=p, images=c.images.get(pid, []),
-                             treatments=c.treatments.get(pid, []), results=Path("results") / pid)
+        ctx = PatientContext.from_record(c.record(pid), Layout("results"))
         out[t] = {
+            "model": p["twin_model"],
             "germline": p.get("germline_vcf") or "", "somatic": p.get("somatic_vcf") or "",
             "labs": p.get("labs") or "", "segvisits": ",".join(model.segment_visits(ctx)),
             "chain": "1" if model.uses_previous_segmentation else "",
@@ -126,12 +127,12 @@ def bare_structure() -> dict[str, dict]:
 
 def write_bare_sheets(sheet_dir: Path, n: int, struct: dict) -> None:
     sheet_dir.mkdir(parents=True, exist_ok=True)
-    pl = ["patient\tgermline\tsomatic\tlabs\tsegvisits\tchain\tvisits"]
+    pl = ["patient\tmodel\tgermline\tsomatic\tlabs\tsegvisits\tchain\tvisits"]
     il = ["patient\tvisit\tseries\tpath\tlabel"]
     for i in range(1, n + 1):
         s = struct[template_of(i)]
-        pl.append("\t".join([pid_of(i), s["germline"], s["somatic"], s["labs"], s["segvisits"], s["chain"],
-                             s["visits"]]))
+        pl.append("\t".join([pid_of(i), s["model"], s["germline"], s["somatic"], s["labs"], s["segvisits"],
+                             s["chain"], s["visits"]]))
         il += ["\t".join((pid_of(i),) + img) for img in s["images"]]
     (sheet_dir / "patients.tsv").write_text("\n".join(pl) + "\n")
     (sheet_dir / "images.tsv").write_text("\n".join(il) + "\n")
@@ -153,12 +154,14 @@ for r in _i.to_dict("records"):
     ROW[(r["patient"], r["visit"], r["series"])] = r
 SEGV = {p: [v for v in r["segvisits"].split(",") if v] for p, r in PAT.items()}
 VISITS = {p: [v for v in r["visits"].split(",") if v] for p, r in PAT.items()}
+MODELS = sorted({r["model"] for r in PAT.values()})
 
 wildcard_constraints:
     patient="[A-Za-z0-9_-]+",
     visit="[A-Za-z0-9_-]+",
     series="[A-Za-z0-9_-]+",
     kind="germline|somatic",
+    model="[A-Za-z0-9_-]+",
 
 
 def ingest_outputs(wc):
@@ -186,7 +189,7 @@ def visit_images(pid, visit):
 
 
 def seg_inputs(wc):
-    out = visit_images(wc.patient, wc.visit)
+    out = visit_images(wc.patient, wc.visit) + [f"{R}/{wc.patient}/sheet.json"]
     v = SEGV[wc.patient]
     i = v.index(wc.visit)
     if PAT[wc.patient]["chain"] and i > 0:
@@ -196,15 +199,15 @@ def seg_inputs(wc):
 
 def pgx_inputs(wc):
     p = PAT[wc.patient]
-    return [f"{R}/{wc.patient}/ingest/qc.json"] + [f"{R}/{wc.patient}/ingest/{k}.tsv"
-                                                   for k in ("germline", "somatic", "labs") if p[k]]
+    return [f"{R}/{wc.patient}/sheet.json", f"{R}/{wc.patient}/ingest/qc.json"] + [
+        f"{R}/{wc.patient}/ingest/{k}.tsv" for k in ("germline", "somatic", "labs") if p[k]]
 
 
 def estimate_inputs(wc):
     pid = wc.patient
     out = [f"{R}/{pid}/segment/{v}" for v in SEGV[pid]]
     out += [f for v in VISITS[pid] for f in visit_images(pid, v)]
-    out.append(f"{R}/{pid}/pgx/record.json")
+    out += [f"{R}/{pid}/pgx/record.json", f"{R}/{pid}/sheet.json"]
     if PAT[pid]["labs"]:
         out.append(f"{R}/{pid}/ingest/labs.tsv")
     return sorted(set(out))
@@ -212,7 +215,7 @@ def estimate_inputs(wc):
 
 def twin_inputs(wc):
     pid = wc.patient
-    out = [f"{R}/{pid}/{x}" for x in ("estimate", "simulate", "pgx/record.json", "ingest/qc.json")]
+    out = [f"{R}/{pid}/{x}" for x in ("sheet.json", "estimate", "simulate", "pgx/record.json", "ingest/qc.json")]
     return out + [f"{R}/{pid}/segment/{v}" for v in SEGV[pid]]
 
 
@@ -225,6 +228,13 @@ rule all:
         [f"{R}/pipeline_info/{f}" for f in ("software_versions.yaml", "config.yaml", "sheets.tsv")],
     default_target: True
 
+
+
+rule patient_sheet:
+    output:
+        f"{R}/{{patient}}/sheet.json",
+    shell:
+        "touch {output}"
 
 
 rule ingest_image:
@@ -271,6 +281,7 @@ rule ingest_labs:
 
 rule patient_qc:
     input:
+        f"{R}/{{patient}}/sheet.json",
         ingest_outputs,
     output:
         f"{R}/{{patient}}/ingest/qc.json",
@@ -317,6 +328,7 @@ rule estimate:
 
 rule simulate:
     input:
+        f"{R}/{{patient}}/sheet.json",
         f"{R}/{{patient}}/estimate",
         f"{R}/{{patient}}/pgx/record.json",
     output:
@@ -325,7 +337,7 @@ rule simulate:
         "mkdir -p {output}"
 
 
-rule twin:
+rule build_twin:
     input:
         twin_inputs,
     output:
@@ -349,6 +361,7 @@ rule cohort_summary:
         expand(f"{R}/{{patient}}/twin/twin.json", patient=PATIENTS),
     output:
         f"{R}/cohort/summary.tsv",
+        expand(f"{R}/cohort/summary/{{model}}.tsv", model=MODELS),
     shell:
         "touch {output}"
 
@@ -356,6 +369,7 @@ rule cohort_summary:
 rule cohort_index:
     input:
         f"{R}/cohort/summary.tsv",
+        expand(f"{R}/cohort/summary/{{model}}.tsv", model=MODELS),
         expand(f"{R}/{{patient}}/report.html", patient=PATIENTS),
     output:
         f"{R}/cohort/index.html",
@@ -391,11 +405,11 @@ rule run_crate:
 
 def with_directives(text: str) -> str:
     """The bare Snakefile with, on every rule but ``all``, the directives every per-patient
-    twinflow rule has: ``log:`` (path made from the rule's first output), one callable
-    ``params`` (the patient's sheet row, precomputed) and ``conda:``.  (twinflow's per-patient
-    rules declare no ``benchmark:``; their job runner writes the tables.)  Measured beside
-    bare and twinflow, it splits the gap into what these Snakemake directives cost per job and
-    what twinflow's own code (sheets, validation, input functions) costs."""
+    twinflow rule has: ``log:`` and ``benchmark:`` (paths made from the rule's first output),
+    one callable ``params`` (the patient's sheet row, precomputed) and ``conda:`` (twinflow's
+    rules also run ``script:`` instead of ``shell:``).  Measured beside bare and twinflow, it
+    splits the gap into what these Snakemake directives cost per job and what twinflow's own
+    code (sheets, validation, input functions) costs."""
     out, pos = [], 0
     rule_re = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.S | re.M)
     for m in rule_re.finditer(text):
@@ -408,6 +422,7 @@ def with_directives(text: str) -> str:
             continue
         stem = first.group(1).replace("{R}/", "", 1)
         extra = (f'    log:\n        f"{{R}}/logs/{name}/{stem}.log",\n'
+                 f'    benchmark:\n        f"{{R}}/benchmarks/{name}/{stem}.tsv"\n'
                  '    params:\n        ctx=lambda wc: PAT.get(wc.get("patient")),\n'
                  '    conda:\n        "env.yaml"\n')
         out.append(f"rule {name}:\n" + body.replace("    shell:\n", extra + "    shell:\n", 1))
@@ -560,7 +575,7 @@ def make_up_to_date(flow: Flow, n: int, logdir: Path) -> None:
         start[i] = acc
         acc += ntrt[template_of(i)]
     row_re = re.compile(r"'row': (\d+)")
-    keys = job_keys((logdir / f"{flow.kind}_dryrun.log").read_text()) if flow.kind == "twinflow" else {}
+    digests = sheet_digests(flow) if flow.kind == "twinflow" else {}
     for rec in src_meta.iterdir():
         path = key_path(rec.name)
         m = pat.match(path)
@@ -574,10 +589,9 @@ def make_up_to_date(flow: Flow, n: int, logdir: Path) -> None:
             if off:
                 out = row_re.sub(lambda m: f"'row': {int(m.group(1)) + off}", out)
             dst = path.replace(t, new)
-            if flow.kind == "twinflow":     # the job's param is its spec key: a digest, not substitutable text
-                assert dst in keys, f"no job key for {dst} in the dry run's printed commands"
+            if dst in digests:      # patient_sheet's param is a digest of the patient's rows, not substitutable text
                 d = json.loads(out)
-                d["params"] = [repr(keys[dst])]
+                d["params"] = [repr(digests[dst])]
                 out = json.dumps(d)
             (dst_meta / path_key(dst)).write_text(out)
     # cohort-level jobs: touch (and record) them at full size
@@ -588,18 +602,13 @@ def make_up_to_date(flow: Flow, n: int, logdir: Path) -> None:
     shutil.rmtree(tmpl)
 
 
-def job_keys(dryrun_log: str) -> dict[str, str]:
-    """Output path -> the job's spec key (its one param), from a dry run's printed shell
-    commands (twinflow's per-patient rules, rules/common.smk: run_job)."""
-    keys: dict[str, str] = {}
-    key_re = re.compile(r'run_job\.py" "\$TWINFLOW_SCRIPTS/[\w.]+" ([0-9a-f]{64}) ')
-    for block in dryrun_log.split("\nrule ")[1:]:
-        m = key_re.search(block)
-        out = re.search(r"^    output: (.*)$", block, re.M)
-        if m and out:
-            for path in out.group(1).split(", "):
-                keys[path] = m.group(1)
-    return keys
+def sheet_digests(flow: "Flow") -> dict[str, str]:
+    """results/<patient>/sheet.json -> the param of its patient_sheet job (twinflow.sheets.Cohort.digest)."""
+    from twinflow import sheets as tf_sheets
+
+    c = tf_sheets.load_cohort(*(flow.wd / "sheets" / f"{k}.tsv" for k in ("patients", "imaging", "treatments")),
+                              workdir=flow.wd)
+    return {f"results/{pid}/sheet.json": c.digest(pid) for pid in c.patient_ids}
 
 
 # ----------------------------------------------------------------------------- benchmark

@@ -44,6 +44,7 @@ import SimpleITK as sitk
 from twinflow.demo.anatomy import Anatomy, load_anatomy, template_source
 from twinflow.io.atomic import atomic_path, dumps_json, gzip_bytes, write_bytes, write_json, write_text
 from twinflow.models.oncology.growth import GrowthParams, ReactionDiffusion, Schedule
+from twinflow.physiology.body import bsa_mosteller
 from twinflow.pkpd.compartment import OneCompartment
 
 T2_THRESHOLD = 0.16
@@ -56,10 +57,6 @@ TISSUE_SERIES = ("wm_prob", "gm_prob")   # tissue probability maps, first visit 
 # Temozolomide population PK (oral): CL/F 5.5 L/h/m2, V/F 12.7 L/m2, ka 5.8 1/h
 # (Jen et al., Pharm Res 2000;17:1284-9; Ostermann et al., Clin Cancer Res 2004;10:3728-36).
 TMZ_PK = {"cl_l_h_per_m2": 5.5, "v_l_per_m2": 12.7, "ka_per_h": 5.8, "f": 1.0}
-
-
-def bsa_mosteller(height_cm: float, weight_kg: float) -> float:
-    return float(np.sqrt(height_cm * weight_kg / 3600.0))
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 # Runs the demo cohort on a real single-node SLURM cluster started on this machine and checks
 # that every result is byte-identical to a local run.
 #
-#   ci/slurm-demo.sh [VENV]        VENV: the virtualenv with twinflow installed
+#   .ci/slurm-demo.sh [VENV]        VENV: the virtualenv with twinflow installed
 #                                  (argument, else $VENV, else .venv in the repository)
 #
 # What it does (idempotent; run as root, or with passwordless sudo for the package install):
-#   1. installs slurm-wlm and munge (apt) if missing, and snakemake-executor-plugin-slurm
-#      into VENV if missing;
+#   1. installs slurm-wlm and munge (apt) if missing, and twinflow's `slurm` extra
+#      (snakemake-executor-plugin-slurm) into VENV if missing;
 #   2. starts munged (as the munge user), slurmctld and slurmd on 127.0.0.1 with every
 #      config, state, log and pid file under one temporary folder, on free ports, and waits
 #      until the node is idle (no systemd, no cgroups: proctrack/linuxproc, task/none);
@@ -32,7 +32,6 @@ case "$VENV_ARG" in
   *) if [ -d "$VENV_ARG" ]; then VENV="$(cd "$VENV_ARG" && pwd)"; else VENV="$REPO/$VENV_ARG"; fi ;;
 esac
 PY="$VENV/bin/python"
-PLUGIN_SPEC="snakemake-executor-plugin-slurm>=2.8,<3"
 RUN_TIMEOUT="${SLURM_DEMO_TIMEOUT:-1200}"
 INIT_SECONDS=2            # --slurm-init-seconds-before-status-checks
 MIN_JOB_AGE=300           # see the note at slurm.conf below
@@ -72,8 +71,8 @@ install_packages() {
       slurm-wlm munge >/dev/null
   fi
   if ! "$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null; then
-    say "installing $PLUGIN_SPEC into $VENV"
-    "$PY" -m pip install -q "$PLUGIN_SPEC"
+    say "installing twinflow's slurm extra into $VENV (pip install -e '.[slurm]')"
+    "$PY" -m pip install -q -e "$REPO[slurm]"
   fi
   "$PY" -c "import twinflow" 2>/dev/null || PYTHONPATH="$REPO" "$PY" -c "import twinflow" \
     || die "twinflow is not importable from $VENV"
