@@ -15,10 +15,11 @@ copied.  Per gene:
    Undefined positions of an allele are then filled from the reference allele ("assume
    reference").  An allele's *score* is its number of defined (available) positions, so the
    reference allele scores highest.
-3. **Sequences.** Phased or homozygous positions keep their orientation; unphased
-   heterozygous positions are permuted (all 2^n strands).
-4. **Matches and diplotypes.** A named allele matches a sequence when every position agrees
-   (IUPAC codes match any of their bases).  Diplotypes are pairs of matches whose sequences
+3. **Strands.** Phased or homozygous positions keep their orientation; unphased
+   heterozygous positions may go either way (PharmCAT lists all 2^n strands; here the
+   equivalent is solved position by position, so many heterozygous positions cost nothing).
+4. **Matches and diplotypes.** A named allele matches a strand when every position agrees
+   (IUPAC codes match any of their bases).  Diplotypes are pairs of matches whose strands
    are complementary at every position (homozygous: same allele, heterozygous: different).
    Diplotype score = sum of the two allele scores (a wobble position matched by the reference
    base does not count).  Only the top-scoring diplotype(s) are reported (PharmCAT's default
@@ -55,8 +56,8 @@ __all__ = [
     "sort_names",
 ]
 
-#: PharmCAT enumerates every strand permutation; above this many the gene is not called
-#: (2^15 strands: 15 unphased heterozygous positions in one gene).
+#: :func:`permutations` (used only for DPYD's effectively phased data, at most two strands)
+#: refuses to list more strands than this.
 MAX_PERMUTATIONS = 2 ** 15
 
 #: Genes whose undocumented alleles PharmCAT reads as reference (Named Allele Matcher 101).
@@ -273,45 +274,84 @@ def restrict(defn: GeneDefinition, positions: list[int], missing: list[int], *,
     return haps, dropped
 
 
-def _complementary(s1: tuple, s2: tuple, sample: list[SampleAllele]) -> bool:
-    for a, b, sa in zip(s1, s2, sample):
-        if (sa.allele1 == sa.allele2) != (a == b):
-            return False
-    return True
+def n_permutations(alleles: list[SampleAllele]) -> int:
+    """Number of distinct strands PharmCAT enumerates (``CombinationUtil.generatePermutations``)."""
+    unphased = sum(1 for a in alleles if not a.effectively_phased)
+    phased_het = any(a.phased and a.allele1 != a.allele2 for a in alleles)
+    return (2 if phased_het else 1) * 2 ** unphased
 
 
-def diplotypes(haps: list[Haplotype], perms: list[tuple], sample: list[SampleAllele],
+@dataclass
+class _Fit:
+    """How a haplotype fits the sample: per heterozygous position, which allele(s) it takes."""
+
+    het: list[frozenset[int]]          # per position in ``het_index``: {0}, {1} or {0, 1}
+    chains: frozenset[int]             # strands (0 = allele1, 1 = allele2) it fits at phased hets
+
+
+def _fit(h: Haplotype, alleles: list[SampleAllele]) -> _Fit | None:
+    het: list[frozenset[int]] = []
+    chains = {0, 1}
+    for d, sa in zip(h.alleles, alleles):
+        if sa.allele1 is None or sa.allele2 is None:
+            return None                                  # partial genotype: no diplotype (PharmCAT)
+        if sa.allele1 == sa.allele2:
+            if not allele_matches(d, sa.allele1):
+                return None
+            continue
+        c = frozenset(k for k, a in enumerate((sa.allele1, sa.allele2)) if allele_matches(d, a))
+        if not c:
+            return None
+        if sa.phased:
+            chains &= c
+            if not chains:
+                return None
+        het.append(c)
+    return _Fit(het, frozenset(chains))
+
+
+def diplotypes(haps: list[Haplotype], alleles: list[SampleAllele],
                refs: tuple[str, ...]) -> tuple[list[DiplotypeMatch], list[str]]:
-    """All diplotypes the strands allow, best score first (``DiplotypeMatcher.compute``)."""
-    matched = []
-    for h in haps:
-        seqs = [i for i, s in enumerate(perms) if h.matches(s)]
-        if seqs:
-            matched.append((h, seqs))
-    names = [h.name for h, _ in matched]
+    """All diplotypes the genotypes allow, best score first (``DiplotypeMatcher.compute``).
+
+    Equivalent to PharmCAT's enumeration of strands and complementary pairs, but solved per
+    position: two haplotypes pair when, at every heterozygous position, they can take different
+    alleles (and opposite strands at phased heterozygous positions)."""
+    het_pos = [i for i, sa in enumerate(alleles) if sa.allele1 != sa.allele2]
+    phased_het = [i for i in het_pos if alleles[i].phased]
+    fits = [(h, f) for h in haps if (f := _fit(h, alleles)) is not None]
+    names = sort_names(h.name for h, _ in fits)
     out: list[DiplotypeMatch] = []
-    if len(perms) == 1:
-        seq = perms[0]
-        pairs = [(matched[0], matched[0])] if len(matched) == 1 else \
-            [(matched[i], matched[j]) for i in range(len(matched)) for j in range(i, len(matched))]
-        for (h1, _), (h2, _) in pairs:
-            out.append(DiplotypeMatch(h1.name, h2.name, h1.score_for(seq, refs) + h2.score_for(seq, refs)))
-    else:
-        for i in range(len(matched)):
-            for j in range(i, len(matched)):
-                (h1, q1), (h2, q2) = matched[i], matched[j]
-                if i == j and len(q1) == 1:
-                    continue
-                best = None
-                for a in q1:
-                    for b in q2:
-                        if _complementary(perms[a], perms[b], sample):
-                            sc = h1.score_for(perms[a], refs) + h2.score_for(perms[b], refs)
-                            best = sc if best is None else max(best, sc)
-                if best is not None:
-                    out.append(DiplotypeMatch(h1.name, h2.name, best))
-    key = functools.cmp_to_key(lambda x, y: (y.score - x.score) or compare_names(x.name, y.name))
-    return sorted(out, key=key), sort_names(names)
+
+    def wobble_bonus(h: Haplotype, i: int, k: int) -> int:
+        sa = alleles[i]
+        return int(h.wobble[i] and (sa.allele1, sa.allele2)[k] != refs[i])
+
+    def base(h: Haplotype) -> int:
+        return h.score - sum(1 for i, (w, r) in enumerate(zip(h.wobble, refs))
+                             if w and i not in het_pos and alleles[i].allele1 == r)
+
+    for x in range(len(fits)):
+        for y in range(x, len(fits)):
+            (h1, f1), (h2, f2) = fits[x], fits[y]
+            if phased_het and not any(k1 != k2 for k1 in f1.chains for k2 in f2.chains):
+                continue
+            score = base(h1) + base(h2)
+            ok = True
+            for k, i in enumerate(het_pos):
+                if alleles[i].phased:
+                    opts = [(c1, 1 - c1) for c1 in (0, 1) if c1 in f1.chains and 1 - c1 in f2.chains]
+                else:
+                    opts = [(c1, c2) for c1 in f1.het[k] for c2 in f2.het[k] if c1 != c2]
+                if not opts:
+                    ok = False
+                    break
+                score += max(wobble_bonus(h1, i, c1) + wobble_bonus(h2, i, c2) - int(h1.wobble[i])
+                             - int(h2.wobble[i]) for c1, c2 in opts)
+            if ok:
+                out.append(DiplotypeMatch(h1.name, h2.name, score))
+    key = functools.cmp_to_key(lambda p, q: (q.score - p.score) or compare_names(p.name, q.name))
+    return sorted(out, key=key), names
 
 
 def _prepare(defn: GeneDefinition, sample: dict[int, SampleAllele], skip_positions: Iterable[int] = ()):
@@ -329,12 +369,11 @@ def match_gene(defn: GeneDefinition, sample: dict[int, SampleAllele], *, top_can
     haps, dropped = restrict(defn, positions, missing)
     if not alleles:
         return GeneMatch(defn.gene, [], missing, [], [], [], False, False, 0, dropped)
-    perms = permutations(alleles)
+    n_perm = n_permutations(alleles)
     refs = tuple(defn.variant(p).ref for p in positions)
-    dips, names = diplotypes(haps, perms, alleles, refs)
+    dips, names = diplotypes(haps, alleles, refs)
     top = [d for d in dips if d.score == dips[0].score] if (dips and top_candidate) else dips
-    return GeneMatch(defn.gene, positions, missing, top, dips, names, phased, len(perms) <= 2,
-                     len(perms), dropped)
+    return GeneMatch(defn.gene, positions, missing, top, dips, names, phased, n_perm <= 2, n_perm, dropped)
 
 
 # --------------------------------------------------------------------------- DPYD
@@ -383,8 +422,8 @@ def call_dpyd(defn: GeneDefinition, sample: dict[int, SampleAllele]) -> DpydResu
         gm = GeneMatch(defn.gene, [], missing, [], [], [], False, False, 0,
                        [a.name for a in defn.named_alleles])
         return DpydResult(gm, None, [], 0, [])
-    perms_all = permutations(all_alleles)
-    eff_phased = len(perms_all) <= 2
+    n_all = n_permutations(all_alleles)
+    eff_phased = n_all <= 2
     phased = all(a.phased for a in all_alleles)
     hapb3, notes = _hapb3_call(defn, sample)
     positions, _, alleles = _prepare(defn, sample, hap_pos)
@@ -392,7 +431,7 @@ def call_dpyd(defn: GeneDefinition, sample: dict[int, SampleAllele]) -> DpydResu
                              skip=(HAPB3, "c.1129-5923C>G"))
     variants = [h for h in haps if not h.reference]
     n_hapb3 = sum(hapb3) if hapb3 and len(hapb3) == 2 else 0
-    gm = GeneMatch(defn.gene, all_pos, missing, [], [], [], phased, eff_phased, len(perms_all), dropped)
+    gm = GeneMatch(defn.gene, all_pos, missing, [], [], [], phased, eff_phased, n_all, dropped)
 
     def on_strand(strand: tuple) -> list[str]:
         return [h.name for h in variants if h.matches(strand)]
@@ -420,12 +459,11 @@ def call_dpyd(defn: GeneDefinition, sample: dict[int, SampleAllele]) -> DpydResu
         gm.haplotype_matches = sort_names(set(itertools.chain(*comp)))
         return DpydResult(gm, (comp[0], comp[1]), [], n_hapb3, notes)
 
-    perms = permutations(alleles) if alleles else [()]
-    refs = [defn.variant(p).ref for p in positions]
-    ref_matches = any(list(seq) == refs for seq in perms)
+    reference = next(h for h in haps if h.reference)
+    ref_matches = _fit(reference, alleles) is not None
     found: list[str] = []
     for h in variants:
-        if any(h.matches(seq) for seq in perms):
+        if _fit(h, alleles) is not None:
             homo = all(alleles[i].allele1 == alleles[i].allele2 for i, d in enumerate(h.defined) if d)
             found.extend([h.name] * (2 if homo else 1))
     # PharmCAT keeps "Reference" only when it is one of at most two matches (HapB3 included)
