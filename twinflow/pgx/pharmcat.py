@@ -110,6 +110,13 @@ def sample_alleles(index: dict[str, Any], defn: GeneDefinition, *, missing_as_re
     out: dict[int, SampleAllele] = {}
     info: dict[str, list[int]] = {"no_call": [], "partial": [], "novel": [], "filtered": [],
                                   "reference_block": [], "missing": [], "read_as_reference": []}
+    def unobserved(p: int, ref: str, kind: str) -> None:
+        if missing_as_reference:
+            out[p] = SampleAllele(p, ref, ref, False)
+            info["read_as_reference"].append(p)
+        else:
+            info[kind].append(p)
+
     for v in defn.variants:
         p = v.position
         cands = recs.get(p, [])
@@ -136,20 +143,12 @@ def sample_alleles(index: dict[str, Any], defn: GeneDefinition, *, missing_as_re
             if block is not None:
                 out[p] = SampleAllele(p, v.ref, v.ref, False)
                 info["reference_block"].append(p)
-                continue
-            if missing_as_reference:
-                out[p] = SampleAllele(p, v.ref, v.ref, False)
-                info["read_as_reference"].append(p)
             else:
-                info["missing"].append(p)
+                unobserved(p, v.ref, "missing")
             continue
         idx = _gt_indices(rec["gt"])
         if len(idx) == 1 or all(i is None for i in idx):
-            if missing_as_reference:
-                out[p] = SampleAllele(p, v.ref, v.ref, False)
-                info["read_as_reference"].append(p)
-            else:
-                info["no_call"].append(p)
+            unobserved(p, v.ref, "no_call")
             continue
         alleles = []
         for i in idx[:2]:
@@ -166,7 +165,7 @@ def sample_alleles(index: dict[str, Any], defn: GeneDefinition, *, missing_as_re
         if a1 is None or a2 is None:
             present = a1 if a1 is not None else a2
             if present == v.ref:             # 0/. -> missing position (PharmCAT)
-                info["no_call"].append(p)
+                unobserved(p, v.ref, "no_call")
                 continue
             info["partial"].append(p)        # 1/. -> accepted as is: no diplotype can be called
             a1, a2 = present, None
@@ -272,7 +271,7 @@ def _base_record(defn: GeneDefinition, sample: dict[int, SampleAllele], info: di
         notes.append(f"{len(info['read_as_reference'])} uncovered or uncalled positions were read as reference "
                      "(missing_as_reference is on for this patient)")
     if info["reference_block"]:
-        notes.append(f"{len(info['reference_block'])} positions read as reference from gVCF reference blocks")
+        notes.append(f"{len(info['reference_block'])} positions read as reference from records whose REF spans them with only symbolic ALTs (reference blocks)")
     if info["filtered"]:
         notes.append("non-reference calls with a failed FILTER were used (PharmCAT uses them too): "
                      + ", ".join(_pos_label(chrom, p) for p in info["filtered"]))
