@@ -6,8 +6,12 @@ s2  TPMT  chr6:18138997 C>T 0/1 (*3B), chr6:18130687 ./. (the *3C position) -> *
 s39 DPYD  chr1:97515787 A>C 0/1 (c.1679T>G, *13, activity 0)            -> Reference/*13, AS 1
 s17 CYP2D6 chr22:42128241 CT>C 0/1 (*3 frameshift, minimal on both sides) -> *1/*3, AS 1
 s30 CYP2C19 rs12769205 + rs4244285 1/1 (*2)                            -> *2/*2 poor
-s30 UGT1A1 CAT>CATAT,CATATAT,C GT 1/3 (*28 and *36 in one multi-allelic record)
-s35 CYP2C9 *2 0/1 and *3 0/1 unphased -> *1/*3 (AS 1, in cis) or *2/*3 (AS 0.5, in trans)
+s30 UGT1A1 CAT>CATAT,CATATAT,C GT 1/3 (*28 and *36 in one multi-allelic record) and rs887829 (*80)
+s35 CYP2C9 *2 0/1 and *3 0/1 unphased -> legacy: *1/*3 (AS 1, in cis) or *2/*3 (AS 0.5, in trans);
+    PharmCAT (default): *2/*3 only, no named allele carries both variants
+
+The PharmCAT-semantics cases are in tests/test_pgx_pharmcat.py; tests here that check the legacy
+caller's own behaviour pass ``matcher="legacy"``.
 """
 
 from __future__ import annotations
@@ -119,7 +123,8 @@ def test_hand_checked_samples(p100: Path):
     s30 = {x["gene"]: x for x in call_vcf(p100, sample="s30")}
     assert s30["CYP2C19"]["diplotypes"] == ["*2/*2"] and s30["CYP2C19"]["phenotype"] == "Poor Metabolizer"
     assert raw_gt(p100, "s30", "chr2", 233760233) == [("CAT", "CATAT,CATATAT,C", "1/3")]
-    assert s30["UGT1A1"]["diplotypes"] == ["*28/*36", "*36/*80+*28"]
+    # PharmCAT: *80 and *28 on one strand (*80+*28) beside *36; *28/*36 would leave *80 unexplained
+    assert s30["UGT1A1"]["diplotypes"] == ["*36/*80+*28"]
     assert s30["UGT1A1"]["phenotype"] == "Intermediate Metabolizer"
 
     s1 = {x["gene"]: x for x in call_vcf(p100, sample="s1")}
@@ -128,8 +133,9 @@ def test_hand_checked_samples(p100: Path):
 
 
 @pytest.mark.shared_data
-def test_unphased_ambiguity_reports_candidates(p100: Path):
-    c = call_vcf(p100, sample="s35", genes=["CYP2C9"])[0]
+def test_legacy_unphased_ambiguity_reports_candidates(p100: Path):
+    assert call_vcf(p100, sample="s35", genes=["CYP2C9"])[0]["diplotypes"] == ["*2/*3"]   # PharmCAT
+    c = call_vcf(p100, sample="s35", genes=["CYP2C9"], matcher="legacy")[0]
     assert c["diplotypes"] == ["*1/*3", "*2/*3"] and c["ambiguous"]
     assert c["phenotype"] == "Indeterminate" and c["activity_score"] is None
     assert c["phenotype_candidates"]["*1/*3"] == {"phenotype": "Intermediate Metabolizer", "activity_score": 1.0}
@@ -150,17 +156,19 @@ def test_phased_genotype_resolves_and_uncovered_gene_is_no_call(tmp_path: Path):
     gts = {"rs1799853": "0|1", "rs1057910": "0|1", "rs4244285": "0/1", "rs12769205": "0/1",
            "rs3758581": "1/1"}
     write_germline_vcf(p, gts, panel_genes=GENES)
-    c = {x["gene"]: x for x in call_vcf(p)}
+    # PharmCAT: *2 and *3 on one strand is no named allele -> Unknown/Unknown
+    assert call_vcf(p, genes=["CYP2C9"])[0]["call"] == "Unknown/Unknown"
+    c = {x["gene"]: x for x in call_vcf(p, matcher="legacy")}
     # *2 and *3 on the same haplotype (phased 0|1, 0|1): *3 wins by function -> *1/*3
     assert c["CYP2C9"]["diplotypes"] == ["*1/*3"] and not c["CYP2C9"]["ambiguous"]
     assert c["CYP2C19"]["phenotype"] == "Intermediate Metabolizer" and c["CYP2C19"]["missing_positions"] == []
     # a VCF with only the legacy demo positions: NUDT15 beyond rs116855232 is missing
     q = tmp_path / "legacy.vcf"
     write_germline_vcf(q, {})
-    n = call_vcf(q, genes=["NUDT15", "SLCO1B1"])
+    n = call_vcf(q, genes=["NUDT15", "SLCO1B1"], matcher="legacy")
     assert n[0]["diplotypes"] == ["*1/*1"] and len(n[0]["missing_positions"]) == 16
     df = read_variants(q)
-    empty = call_gene(df[df.chrom != "chr13"], "NUDT15")
+    empty = call_gene(df[df.chrom != "chr13"], "NUDT15", matcher="legacy")
     assert empty["diplotypes"] == [] and empty["phenotype"] == "Indeterminate"
 
 
@@ -238,7 +246,11 @@ def test_record_json_and_tsv(tmp_path: Path):
     rec = build_record(gt, st, _labs(), patient, tx, patient_id="P1")
     genes = {c["gene"]: c for c in rec["pgx"]["genes"]}
     assert genes["DPYD"]["activity_score"] == 1.0 and genes["CYP2C9"]["diplotypes"] == ["*1/*3"]
-    assert rec["pgx"]["source"]["package"] == "pypgx"
+    assert rec["pgx"]["source"]["package"] == "pharmcat-definitions"
+    assert rec["pgx"]["source"]["legacy_tables"]["package"] == "pypgx"          # CYP2D6
+    assert set(rec["pgx"]["source"]["files"]) == {"pharmcat_alleles.json", "cpic_phenotypes.json"}
+    assert genes["DPYD"]["source"]["sha256"]["pharmcat_alleles.json"] == \
+        rec["pgx"]["source"]["files"]["pharmcat_alleles.json"]["sha256"]
     cape, carbo = rec["administrations"]
     assert cape["dose_mg"] == pytest.approx(1250 * 2.0)                  # BSA 2.0 m2 (180 cm, 80 kg)
     assert cape["genotype_rule"]["dose_fraction"] == 0.5                   # CPIC DPYD AS 1

@@ -1,6 +1,14 @@
 """Diplotype and phenotype calling from a normalised germline variant table.
 
-Input is the table of :func:`twinflow.io.variants.read_variants` (one row per sample x ALT,
+Two matchers (``matcher=``):
+
+* ``"pharmcat"`` (default): PharmCAT's named-allele matching and CPIC phenotypes for CYP2C9,
+  CYP2C19, CYP3A5, DPYD, NUDT15, SLCO1B1, TPMT, UGT1A1 and VKORC1 (:mod:`twinflow.pgx.pharmcat`,
+  :mod:`twinflow.pgx.matcher`, allele definitions in :mod:`twinflow.pgx.definitions`).  CYP2D6,
+  which PharmCAT only takes from outside callers, is called by the legacy method below.
+* ``"legacy"``: the method below for every gene (pypgx tables), kept for comparison.
+
+Legacy method.  Input is the table of :func:`twinflow.io.variants.read_variants` (one row per sample x ALT,
 minimal REF/ALT, ``alt_dosage`` NA for a no-call).  Allele definitions come from
 :mod:`twinflow.pgx.tables` (pypgx's GRCh38 tables).  Method, per gene:
 
@@ -38,6 +46,9 @@ from typing import Any, Iterable
 import pandas as pd
 
 from twinflow.io.variants import read_variants
+from twinflow.pgx.definitions import PHARMCAT_GENES
+from twinflow.pgx.definitions import source_info as pharmcat_source_info
+from twinflow.pgx.pharmcat import call_gene_pharmcat, record_index
 from twinflow.pgx.tables import (
     GENES,
     GeneDefinition,
@@ -48,7 +59,10 @@ from twinflow.pgx.tables import (
     variant_key,
 )
 
-__all__ = ["MAX_UNPHASED_HETS", "call_gene", "call_genes", "call_vcf", "observe"]
+__all__ = ["MATCHERS", "MAX_UNPHASED_HETS", "call_gene", "call_genes", "call_vcf", "observe"]
+
+#: Accepted values of ``matcher``.
+MATCHERS = ("pharmcat", "legacy")
 
 #: Above this many unphased heterozygous defining records in one gene the placements are
 #: not enumerated (2^(n-1) would explode); the gene is then reported as ambiguous.
@@ -287,9 +301,24 @@ def _phenotype(defn: GeneDefinition, a: str, b: str) -> tuple[str, float | None]
 # --------------------------------------------------------------------------- calling
 
 
-def call_gene(df: pd.DataFrame, gene: str, *, missing_as_reference: bool = False,
-              _records_cache: dict | None = None) -> dict[str, Any]:
+def call_gene(df: pd.DataFrame, gene: str, *, missing_as_reference: bool = False, matcher: str = "pharmcat",
+              _records_cache: dict | None = None, _index: dict | None = None) -> dict[str, Any]:
     """Call one gene; returns a JSON-ready dict (see docs/pgx.md for every field)."""
+    _check_matcher(matcher)
+    if matcher == "pharmcat" and gene in PHARMCAT_GENES:
+        index = _index if _index is not None else record_index(df)
+        return call_gene_pharmcat(index, gene, missing_as_reference=missing_as_reference)
+    return _call_gene_legacy(df, gene, missing_as_reference=missing_as_reference, _records_cache=_records_cache,
+                             matcher=matcher)
+
+
+def _check_matcher(matcher: str) -> None:
+    if matcher not in MATCHERS:
+        raise ValueError(f"unknown matcher {matcher!r} (known: {', '.join(MATCHERS)})")
+
+
+def _call_gene_legacy(df: pd.DataFrame, gene: str, *, missing_as_reference: bool, _records_cache: dict | None,
+                      matcher: str) -> dict[str, Any]:
     defn = load_gene(gene)
     obs = observe(df, defn, missing_as_reference=missing_as_reference, _records_cache=_records_cache)
     observed = {k for k, d in obs.dosage.items() if d is not None}
@@ -311,6 +340,9 @@ def call_gene(df: pd.DataFrame, gene: str, *, missing_as_reference: bool = False
                      "is present")
     if defn.sv_alleles:
         notes.append(SV_NOTE.format(alleles=", ".join(sorted(defn.sv_alleles, key=allele_sort_key))))
+    if gene == "CYP2D6" and matcher == "pharmcat":
+        notes.append("CYP2D6 is called with twinflow's legacy method (pypgx tables): PharmCAT does not call "
+                     "CYP2D6 from a VCF")
     if gene == "CYP2D6":
         notes.append("CYP2D6 is called from SNVs and small indels only: copy number (*5 deletion, "
                      "xN duplications) and CYP2D6/CYP2D7 hybrids (*13, *36, *68 ...) need read depth "
@@ -321,6 +353,7 @@ def call_gene(df: pd.DataFrame, gene: str, *, missing_as_reference: bool = False
 
     result: dict[str, Any] = {
         "gene": gene,
+        "matcher": "legacy",
         "phenotype_method": {"Score": "activity_score", "Diplotype": "diplotype_table"}.get(
             defn.phenotype_method, "genotype"),
         "missing_positions": sorted({_pos_label(k) for k in unknown},
@@ -400,20 +433,31 @@ def call_gene(df: pd.DataFrame, gene: str, *, missing_as_reference: bool = False
 
 
 def call_genes(df: pd.DataFrame, genes: Iterable[str] = GENES, *,
-               missing_as_reference: bool = False) -> list[dict[str, Any]]:
+               missing_as_reference: bool = False, matcher: str = "pharmcat") -> list[dict[str, Any]]:
     """Call every gene in ``genes`` (default :data:`GENES`) from one sample's table."""
+    _check_matcher(matcher)
     recs = _records(df)
-    src = source_info()
+    index = record_index(df)
+    legacy_src = source_info()
+    pharmcat_src = pharmcat_source_info()
     out = []
     for g in genes:
-        call = call_gene(df, g, missing_as_reference=missing_as_reference, _records_cache=recs)
-        call["source"] = {"package": src["package"], "version": src["version"]}
+        call = call_gene(df, g, missing_as_reference=missing_as_reference, matcher=matcher,
+                         _records_cache=recs, _index=index)
+        if call["matcher"] == "pharmcat":
+            call["source"] = {"package": pharmcat_src["package"], "version": pharmcat_src["version"],
+                              "origin": pharmcat_src["url"], "licence": "MPL-2.0",
+                              "sha256": {k: v["sha256"] for k, v in pharmcat_src["files"].items()}}
+        else:
+            call["source"] = {"package": legacy_src["package"], "version": legacy_src["version"]}
         out.append(call)
     return out
 
 
 def call_vcf(path: str | Path, *, sample: str | None = None, genes: Iterable[str] = GENES,
-             missing_as_reference: bool = False, patient: str | None = None) -> list[dict[str, Any]]:
+             missing_as_reference: bool = False, patient: str | None = None,
+             matcher: str = "pharmcat") -> list[dict[str, Any]]:
     """Read a germline VCF/BCF (one sample, chosen by ``sample``) and call ``genes``."""
+    _check_matcher(matcher)
     df = read_variants(path, sample=sample, patient=patient, kind="germline")
-    return call_genes(df, genes, missing_as_reference=missing_as_reference)
+    return call_genes(df, genes, missing_as_reference=missing_as_reference, matcher=matcher)

@@ -18,6 +18,7 @@ import pandas as pd
 from twinflow.io.atomic import write_json, write_tsv
 from twinflow.pgx.caller import call_genes
 from twinflow.pgx.somatic import HOTSPOT_CODONS, detect_hotspots, prior_shifts
+from twinflow.pgx.definitions import source_info as pharmcat_source_info
 from twinflow.pgx.tables import GENES, source_info
 from twinflow.physiology import load_labs, physiology_at
 from twinflow.pkpd.dosing import (
@@ -146,7 +147,9 @@ def build_record(germline: pd.DataFrame | str | Path | None, somatic: pd.DataFra
             assumptions.append(f"{c['gene']}: {len(c['missing_positions'])} allele-defining positions not "
                                "covered (no-call); undetectable alleles: "
                                + (", ".join(c["untested_alleles"]) or "none"))
-    src = source_info()
+    src = dict(pharmcat_source_info())
+    src["matcher"] = "pharmcat (CYP2D6: legacy)"
+    src["legacy_tables"] = source_info()
     return {
         "schema": RECORD_SCHEMA,
         "patient_id": patient_id,
@@ -175,8 +178,8 @@ def _s(x: Any) -> str:
 def record_rows(record: dict[str, Any]) -> pd.DataFrame:
     """Long table of the record (:data:`TSV_COLUMNS`), one value per row."""
     rows = []
-    ver = f"pypgx {record['pgx']['source']['version']}"
     for c in record["pgx"]["genes"]:
+        ver = f"{c['source']['package']} {c['source']['version']}" if c.get("source") else ""
         detail = json.dumps({"missing_positions": c["missing_positions"], "ambiguous": c["ambiguous"]}, sort_keys=True)
         rows.append(("pgx", f"{c['gene']}.diplotypes", "", " | ".join(c["diplotypes"]), "", detail, ver))
         rows.append(("pgx", f"{c['gene']}.phenotype", "", c["phenotype"], "", "", ver))
