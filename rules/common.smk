@@ -11,7 +11,7 @@ sys.path.insert(0, workflow.basedir)  # this checkout's twinflow, also where ano
 from twinflow import workflow as tf_workflow
 from twinflow.errors import InputError
 from twinflow.layout import Layout
-from twinflow.provenance import code_digest
+from twinflow.provenance import code_digest, data_digest
 
 min_version("9.0")
 

@@ -15,6 +15,7 @@ rule pgx_record:
         L.benchmark("pgx_record", "{patient}")
     params:
         code=code_digest("twinflow.pgx.record"),
+        tables=data_digest("pgx/data"),   # allele definitions and phenotype tables
     conda:
         "../envs/pgx.yaml"
     script:

@@ -100,3 +100,17 @@ def code_digest(*names: str, shallow: tuple[str, ...] = ()) -> str:
         h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def data_digest(subdir: str) -> str:
+    """SHA-256 (hex, first 16 characters) over the files of a package-data folder of twinflow
+    (e.g. ``pgx/data``: allele definitions), so that a changed table re-runs what reads it."""
+    h = hashlib.sha256()
+    root = PACKAGE_ROOT / subdir
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(f.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
