@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr
+from scipy.special import log_ndtr
 
 # ----------------------------------------------------------------------------- constants
 ETHNICITIES = ("white", "black", "south_asian", "east_asian", "mixed")
@@ -286,41 +286,83 @@ def moms(m: Maternal, k: Markers) -> dict[str, float | None]:
 
 
 # ----------------------------------------------------------------------------- posterior
-def _log_diff_ndtr(z1: float, z2: float) -> float:
-    """log(Phi(z2) - Phi(z1)) for z1 < z2 (z2 may be +inf), without cancellation."""
-    if z2 <= z1:
-        return -math.inf
-    if z1 > 0.0:                                    # both in the upper tail: use Phi(-z1) - Phi(-z2)
-        a, b = float(log_ndtr(-z1)), float(log_ndtr(-z2)) if math.isfinite(z2) else -math.inf
-    else:
-        a, b = float(log_ndtr(z2)), float(log_ndtr(z1))
-    if b == -math.inf:
-        return a
-    return a + math.log1p(-math.exp(b - a))
+def _log_diff_ndtr(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
+    """log(Phi(z2) - Phi(z1)) elementwise for z1 < z2 (z2 may be +inf), without cancellation:
+    in the upper tail as log(Phi(-z1) - Phi(-z2))."""
+    z1, z2 = np.broadcast_arrays(np.asarray(z1, float), np.asarray(z2, float))
+    upper = z1 > 0.0
+    a = np.where(upper, log_ndtr(-z1), log_ndtr(z2))
+    b = np.where(upper, log_ndtr(-z2), log_ndtr(z1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a + np.log1p(-np.exp(b - a))
+    return np.where(z2 > z1, np.where(np.isneginf(b), a, out), -np.inf)
 
 
-def _piece_log_mass(x: np.ndarray, prec: np.ndarray, a: np.ndarray, b: np.ndarray, mu: float, sd: float,
-                    lo: float, hi: float) -> float:
-    """log of  int_lo^hi exp(-(x - a - b g)' P (x - a - b g)/2 - (g - mu)^2/(2 sd^2)) dg.
+def _breakpoints(idx: list[int]) -> list[float]:
+    return sorted({float(-LIKELIHOOD_B0[i] / LIKELIHOOD_B1[i]) for i in idx})
 
-    The exponent is ``-(A g^2 - 2 B g + C)/2``; completing the square gives the normal CDF.
+
+def log_mass(mu: np.ndarray, x: np.ndarray, idx: list[int], lo: float, hi: float,
+             sd: float = PRIOR_SD_WEEKS) -> np.ndarray:
+    """log of the unnormalised posterior mass of ``g`` in ``[lo, hi)`` for ``n`` women.
+
+    ``mu`` (n,) prior means; ``x`` (n, len(idx)) truncated log10 MoMs of the markers ``idx``
+    (indices into :data:`MARKERS`), all women measured on the same markers.  The integrand
+
+        exp(-(x - a - b g)' P (x - a - b g)/2 - (g - mu)^2 / (2 sd^2))
+
+    is, on each piece between the likelihood's breakpoints, ``exp(-(A g^2 - 2 B g + C)/2)``;
+    completing the square gives ``exp(-(C - B^2/A)/2) sqrt(2 pi/A) [Phi(...) - Phi(...)]``.
     """
-    r = x - a
-    A = float(b @ prec @ b) + 1.0 / sd ** 2
-    B = float(b @ prec @ r) + mu / sd ** 2
-    C = float(r @ prec @ r) + mu * mu / sd ** 2
-    mode = B / A
-    s = math.sqrt(A)
-    return (-0.5 * (C - B * B / A) + 0.5 * math.log(2.0 * math.pi / A)
-            + _log_diff_ndtr((lo - mode) * s, (hi - mode) * s if math.isfinite(hi) else math.inf))
+    mu = np.atleast_1d(np.asarray(mu, float))
+    x = np.asarray(x, float).reshape(mu.size, len(idx))
+    prec = np.linalg.inv(COVARIANCE[np.ix_(idx, idx)]) if idx else np.zeros((0, 0))
+    if hi <= lo:
+        return np.full(mu.size, -np.inf)
+    edges = [lo] + [c for c in _breakpoints(idx) if lo < c < hi] + [hi]
+    parts = []
+    for l, h in zip(edges[:-1], edges[1:]):
+        mid = 0.5 * (l + h) if math.isfinite(h) else l + 1.0
+        b0 = LIKELIHOOD_B0[idx] if idx else np.zeros(0)
+        b1 = LIKELIHOOD_B1[idx] if idx else np.zeros(0)
+        active = mid < -b0 / b1 if idx else np.zeros(0, bool)
+        a, b = np.where(active, b0, 0.0), np.where(active, b1, 0.0)
+        r = x - a[None, :]
+        A = float(b @ prec @ b) + 1.0 / sd ** 2
+        B = r @ (prec @ b) + mu / sd ** 2
+        C = np.einsum("ni,ij,nj->n", r, prec, r) + mu * mu / sd ** 2
+        mode, s = B / A, math.sqrt(A)
+        zhi = (h - mode) * s if math.isfinite(h) else np.full(mu.size, np.inf)
+        parts.append(-0.5 * (C - B * B / A) + 0.5 * math.log(2.0 * math.pi / A)
+                     + _log_diff_ndtr((l - mode) * s, zhi))
+    return np.logaddexp.reduce(np.vstack(parts), axis=0)
 
 
-def _logsumexp(v: Iterable[float]) -> float:
-    v = [x for x in v if x != -math.inf]
-    if not v:
-        return -math.inf
-    mx = max(v)
-    return mx + math.log(sum(math.exp(x - mx) for x in v))
+def truncate_log10_moms(x: np.ndarray, idx: list[int]) -> np.ndarray:
+    lim = LOG10_MOM_LIMITS[idx] if idx else np.zeros(0)
+    return np.clip(np.asarray(x, float), -lim, lim)
+
+
+def risks_many(mu: np.ndarray, log10_moms: np.ndarray, horizons: Iterable[float] = RISK_HORIZONS,
+               lower: float = LOWER_GA_WEEKS) -> np.ndarray:
+    """Risks of delivery with PE before each horizon for ``n`` women (vectorised).
+
+    ``log10_moms`` (n, 3): MAP, UtA-PI, PlGF, NaN where not measured (un-truncated).
+    Returns (n, len(horizons)).
+    """
+    mu = np.atleast_1d(np.asarray(mu, float))
+    lx = np.asarray(log10_moms, float).reshape(mu.size, len(MARKERS))
+    horizons = list(horizons)
+    out = np.empty((mu.size, len(horizons)))
+    pattern = ~np.isnan(lx)
+    for pat in sorted({tuple(p) for p in pattern.tolist()}):
+        rows = np.nonzero((pattern == np.array(pat)).all(axis=1))[0]
+        idx = [i for i, on in enumerate(pat) if on]
+        x = truncate_log10_moms(lx[np.ix_(rows, idx)], idx)
+        total = log_mass(mu[rows], x, idx, lower, math.inf)
+        for j, G in enumerate(horizons):
+            out[rows, j] = np.exp(log_mass(mu[rows], x, idx, lower, G) - total) if G > lower else 0.0
+    return out
 
 
 @dataclass
@@ -331,33 +373,17 @@ class Posterior:
     log10_mom: dict[str, float]                       # truncated values used in the likelihood
     _x: np.ndarray = field(repr=False, default=None)
     _idx: list[int] = field(repr=False, default=None)
-    _prec: np.ndarray = field(repr=False, default=None)
 
     @classmethod
     def build(cls, mu: float, log10_moms: dict[str, float | None], sd: float = PRIOR_SD_WEEKS) -> "Posterior":
         idx = [i for i, k in enumerate(MARKERS) if log10_moms.get(k) is not None]
-        x = np.array([np.clip(float(log10_moms[MARKERS[i]]), -LOG10_MOM_LIMITS[i], LOG10_MOM_LIMITS[i])
-                      for i in idx])
-        prec = np.linalg.inv(COVARIANCE[np.ix_(idx, idx)]) if idx else np.zeros((0, 0))
-        used = {MARKERS[i]: float(v) for i, v in zip(idx, x)}
-        return cls(mu=float(mu), sd=float(sd), log10_mom=used, _x=x, _idx=idx, _prec=prec)
-
-    def _breaks(self) -> list[float]:
-        return sorted({float(-LIKELIHOOD_B0[i] / LIKELIHOOD_B1[i]) for i in self._idx})
+        x = truncate_log10_moms(np.array([float(log10_moms[MARKERS[i]]) for i in idx]), idx)
+        return cls(mu=float(mu), sd=float(sd), log10_mom={MARKERS[i]: float(v) for i, v in zip(idx, x)},
+                   _x=x, _idx=idx)
 
     def log_mass(self, lo: float, hi: float) -> float:
         """log of the unnormalised posterior mass of ``g`` in ``[lo, hi)`` (weeks)."""
-        if hi <= lo:
-            return -math.inf
-        edges = [lo] + [c for c in self._breaks() if lo < c < hi] + [hi]
-        parts = []
-        for l, h in zip(edges[:-1], edges[1:]):
-            mid = 0.5 * (l + h) if math.isfinite(h) else l + 1.0
-            active = np.array([mid < -LIKELIHOOD_B0[i] / LIKELIHOOD_B1[i] for i in self._idx], bool)
-            a = np.where(active, LIKELIHOOD_B0[self._idx], 0.0) if self._idx else np.zeros(0)
-            b = np.where(active, LIKELIHOOD_B1[self._idx], 0.0) if self._idx else np.zeros(0)
-            parts.append(_piece_log_mass(self._x, self._prec, a, b, self.mu, self.sd, l, h))
-        return _logsumexp(parts)
+        return float(log_mass(np.array([self.mu]), self._x[None, :], self._idx, lo, hi, self.sd)[0])
 
     def risk(self, ga_weeks: float, lower: float = LOWER_GA_WEEKS) -> float:
         """P(lower <= g < ga_weeks | markers) / P(g >= lower | markers)."""
@@ -369,15 +395,16 @@ class Posterior:
         return float(math.exp(self.log_mass(max(a, lower), b) - self.log_mass(lower, math.inf)))
 
     def density(self, g: np.ndarray) -> np.ndarray:
-        """Unnormalised posterior density at ``g`` (for plots and independent checks)."""
+        """Unnormalised posterior density at ``g`` (for plots)."""
         g = np.atleast_1d(np.asarray(g, float))
         out = np.exp(-0.5 * ((g - self.mu) / self.sd) ** 2)
         if self._idx:
+            prec = np.linalg.inv(COVARIANCE[np.ix_(self._idx, self._idx)])
             b0 = LIKELIHOOD_B0[self._idx][None, :]
             b1 = LIKELIHOOD_B1[self._idx][None, :]
             mean = np.where(g[:, None] < -b0 / b1, b0 + b1 * g[:, None], 0.0)
             r = self._x[None, :] - mean
-            out = out * np.exp(-0.5 * np.einsum("ni,ij,nj->n", r, self._prec, r))
+            out = out * np.exp(-0.5 * np.einsum("ni,ij,nj->n", r, prec, r))
         return out
 
 
@@ -407,15 +434,17 @@ def screen(m: Maternal, k: Markers | None = None, *, cutoff: float = DEFAULT_CUT
     mu = prior_mean(m, sle_aps=sle_aps)
     mm = moms(m, k) if k is not None else {"map": None, "uta_pi": None, "plgf": None}
     post = Posterior.build(mu, {key: (None if v is None else math.log10(v)) for key, v in mm.items()})
-    prior = Posterior.build(mu, {})
-    risk = {f"{int(G)}": post.risk(G) for G in RISK_HORIZONS}
-    risk["term"] = post.risk_between(*TERM_WEEKS)
+    lx = np.array([[np.nan if mm[key] is None else math.log10(mm[key]) for key in MARKERS], [np.nan] * 3])
+    horizons = list(RISK_HORIZONS) + [TERM_WEEKS[1]]
+    post_r, prior_r = risks_many(np.array([mu, mu]), lx, horizons)
+    risk = {f"{int(G)}": float(v) for G, v in zip(RISK_HORIZONS, post_r)}
+    risk["term"] = float(post_r[-1] - risk["37"])
     positive = risk["37"] >= cutoff
     rec = (f"screen-positive (risk of PE before 37 weeks 1 in {max(1, round(1 / risk['37']))} >= 1 in "
            f"{round(1 / cutoff)}): offer {ASPIRIN_ADVICE}") if positive else \
         f"screen-negative (risk of PE before 37 weeks below 1 in {round(1 / cutoff)}): routine care"
     return ScreeningResult(prior_mean_weeks=mu, moms=mm, log10_moms_used=post.log10_mom,
-                           prior_risk={f"{int(G)}": prior.risk(G) for G in RISK_HORIZONS},
+                           prior_risk={f"{int(G)}": float(v) for G, v in zip(RISK_HORIZONS, prior_r)},
                            risk=risk, cutoff=cutoff, screen_positive=bool(positive), recommendation=rec,
                            markers_used=list(post.log10_mom))
 
