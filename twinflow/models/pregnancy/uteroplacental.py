@@ -64,11 +64,16 @@ SVR_NADIR_WEEKS = 22.0
 COMPLIANCE_RISE = 0.30
 
 
+def population_hr(ga_weeks: float, base: CirculationParams = DEFAULT_PARAMS) -> float:
+    """Maternal heart rate of the population model at ``ga_weeks`` (/min)."""
+    return base.hr_bpm + HR_RISE_BPM * min(max((float(ga_weeks) - 4.0) / 36.0, 0.0), 1.0)
+
+
 def pregnancy_params(ga_weeks: float, *, hr_bpm: float | None = None, r_sys_factor: float = 1.0,
                      base: CirculationParams = DEFAULT_PARAMS) -> CirculationParams:
     """The maternal circulation at ``ga_weeks`` (see the module docstring)."""
     g = max(float(ga_weeks), 0.0)
-    hr = base.hr_bpm + HR_RISE_BPM * min(max((g - 4.0) / 36.0, 0.0), 1.0) if hr_bpm is None else float(hr_bpm)
+    hr = population_hr(g, base) if hr_bpm is None else float(hr_bpm)
     vol = 1.0 + VOLUME_RISE * min(max((g - 6.0) / 26.0, 0.0), 1.0)
     u = (g / SVR_NADIR_WEEKS) * math.exp(1.0 - g / SVR_NADIR_WEEKS)       # 0 -> 1 at the nadir -> 0.8 at 40 w
     comp = 1.0 + COMPLIANCE_RISE * min(g / 20.0, 1.0)
