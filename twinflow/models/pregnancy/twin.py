@@ -224,7 +224,7 @@ class PregnancyTwin(TwinModel):
             "state": state, "holdout": holdout,
             "assumptions": notes + [
                 "maternal circulation: the cardiac twin's closed loop adapted to gestation (heart rate +15/min by "
-                "term, stressed volume +10 %, systemic resistance -35 % at 22 weeks, arterial compliance +30 %)",
+                "term, stressed volume +25 %, systemic resistance -40 % at 22 weeks, arterial compliance +30 %)",
                 "uterine artery: lossy transmission line, effective length 66 cm, blood density 1.06 g/ml, "
                 "viscosity 3.5 mPa s, max/mean velocity 1.5; placental bed: matched three-element Windkessel",
                 "remodelling state held through gestation: ln placental-bed resistance offset from the normal "

@@ -3,9 +3,9 @@
 **Maternal pressure.**  The closed-loop 0D circulation of the cardiac twin
 (:mod:`twinflow.models.cardiac.circulation`, imported, not copied) adapted to gestation
 (:func:`pregnancy_params`; Sanghavi and Rutherford, Circulation 2014;130:1003): heart rate
-+15/min by term, stressed blood volume +10 % by 32 weeks (most of the 40-50 % rise in blood
++15/min by term, stressed blood volume +25 % by 32 weeks (the rest of the 40-50 % rise in blood
 volume fills the enlarged venous capacitance, i.e. unstressed volume), systemic resistance down by up to
-35 % (nadir at 22 weeks, partial recovery to term), arterial compliance +30 % by 20 weeks.  A
+40 % (nadir at 22 weeks, partial recovery to term), arterial compliance +30 % by 20 weeks.  A
 patient factor on systemic resistance is calibrated to the measured MAP; the heart rate is the
 one measured on the Doppler trace.  The aortic-root pressure over one cycle drives the uterine
 artery (no transfer function between aorta and the uterine artery origin: an assumption).
@@ -32,8 +32,8 @@ unremodelled bed.  The Doppler maximum-velocity envelope is ``profile_factor * Q
 
 **Remodelling.**  In a normal pregnancy trophoblast invasion turns the spiral arteries into
 wide, compliant conduits: ``R_p`` falls and ``C_d`` rises.  The normal trajectory is
-``ln R_p(GA) = a0 + a1 d + a2 d^2 + a3 d^3`` (``d`` = GA in days - 77) with the distal time constant
-``R_p C_d`` fixed; ``a0..a3`` are fitted once so that the model's PI follows the median of the
+``ln R_p(GA) = a0 + a1 d + ... + a4 d^4`` (``d`` = GA in days - 77) with the distal time constant
+``R_p C_d`` fixed; ``a0..a4`` are fitted once so that the model's PI follows the median of the
 published reference range (Gomez et al., Ultrasound Obstet Gynecol 2008;32:128:
 ``ln PI = 1.39 - 0.012 GA + 0.0000198 GA^2``, GA in days), see :func:`fit_normal_remodelling`.
 The **remodelling fraction** reported is ``m = (ln R_p(11 w) - ln R_p) / (ln R_p(11 w) -
@@ -58,8 +58,8 @@ N_HARMONICS = 40
 
 # ----------------------------------------------------------------------------- maternal adaptation
 HR_RISE_BPM = 15.0
-VOLUME_RISE = 0.10
-SVR_FALL = 0.35
+VOLUME_RISE = 0.25
+SVR_FALL = 0.40
 SVR_NADIR_WEEKS = 22.0
 COMPLIANCE_RISE = 0.30
 
@@ -213,8 +213,8 @@ def align_to_foot(v: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- normal remodelling
-#: ln R_p = a0 + a1 d + a2 d^2 + a3 d^3, d = GA days - 77 (fitted by fit_normal_remodelling, see tests)
-NORMAL_LN_RP = (3.6923432, -0.023386255, -9.9566210e-05, 6.2197699e-07)
+#: ln R_p = a0 + a1 d + ... + a4 d^4, d = GA days - 77 (fitted by fit_normal_remodelling, see tests)
+NORMAL_LN_RP = (3.5359701, -0.020855788, -1.8795012e-04, 6.0763673e-07, 1.7577910e-09)
 DISTAL_TIME_CONSTANT_S = 0.09           # R_p C_d (s), fixed
 NORMAL_WAVE_SPEED_CM_S = 1000.0
 NORMAL_LENGTH_CM = 66.0
@@ -246,7 +246,10 @@ def radius_cm(ga_weeks: float) -> float:
 
 def normal_ln_rp(ga_weeks: float, coeffs=NORMAL_LN_RP) -> float:
     d = float(ga_weeks) * 7.0 - 77.0
-    return coeffs[0] + d * (coeffs[1] + d * (coeffs[2] + d * coeffs[3]))
+    y = 0.0
+    for c in reversed(coeffs):                 # Horner
+        y = y * d + c
+    return y
 
 
 def uterine_params(ga_weeks: float, *, delay_weeks: float = 0.0, log_offset: float = 0.0,
@@ -274,9 +277,9 @@ def model_pi(ga_weeks: float, p: UterineParams, *, map_mmhg: float | None = None
 
 
 def fit_normal_remodelling(weeks=tuple(range(11, 42))) -> tuple[tuple[float, ...], float]:
-    """Fit ``a0..a3`` so that the model PI follows the Gomez median; return them and the largest
+    """Fit ``a0..a4`` so that the model PI follows the Gomez median; return them and the largest
     relative deviation.  (Run once; the result is stored in :data:`NORMAL_LN_RP`.)"""
-    from scipy.optimize import brentq, least_squares
+    from scipy.optimize import brentq
 
     cycles = {w: maternal_cycle(w) for w in weeks}
     target = {w: float(gomez_median_pi(w)) for w in weeks}
@@ -291,8 +294,9 @@ def fit_normal_remodelling(weeks=tuple(range(11, 42))) -> tuple[tuple[float, ...
 
     d = np.array([w * 7.0 - 77.0 for w in weeks])
     y = np.array([ln_rp_for(w) for w in weeks])
-    fit = least_squares(lambda c: c[0] + d * (c[1] + d * (c[2] + d * c[3])) - y, np.array([y[0], -0.01, 0.0, 0.0]),
-                        x_scale=np.array([1.0, 1e-2, 1e-4, 1e-6]))
-    coeffs = tuple(float(v) for v in fit.x)
+    design = np.vander(d / 100.0, 5, increasing=True)          # quartic in d / 100 (well conditioned)
+    c, *_ = np.linalg.lstsq(design, y, rcond=None)
+    fit_x = c / 100.0 ** np.arange(5)
+    coeffs = tuple(float(v) for v in fit_x)
     dev = max(abs(model_pi(w, uterine_params(w, coeffs=coeffs)) / target[w] - 1.0) for w in weeks)
     return coeffs, float(dev)
