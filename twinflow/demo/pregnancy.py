@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
