@@ -368,7 +368,7 @@ class PregnancyTwin(TwinModel):
                                                       "correlation", "hr_bpm", "map_mmhg")}
                                 for s, c in sides.items()} for v, sides in est["calibration"].items()},
             "state": est["state"],
-            "forecast": est["holdout"],
+            "holdout_forecast": est["holdout"],
             "arms_summary": summary,
             "assumptions": est["assumptions"],
             "seeds": {"forecast_band": spec["seed"]},
