@@ -62,6 +62,19 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pe_risk(args: argparse.Namespace) -> int:
+    from twinflow.models.pregnancy.batch import run
+
+    if not args.cutoff_one_in > 1:
+        raise InputError(f"--cutoff-one-in must be above 1, got {args.cutoff_one_in:g}")
+    text = run(args.input, args.out, cutoff=1.0 / args.cutoff_one_in, sle_aps=args.sle_aps)
+    if args.out:
+        print(args.out)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twinflow", description="Patient digital twins: pipeline utilities.")
     p.add_argument("--version", action="version", version=f"twinflow {__version__}")
@@ -80,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--arm", required=True, help="arm name, e.g. no_treatment, hypo_40gy_15fx, metoprolol_50mg_bid")
     sm.add_argument("--out", help="folder for the result files (default: print the table)")
     sm.set_defaults(func=_simulate)
+    pe = sub.add_parser("pe-risk", help="first-trimester pre-eclampsia risks (FMF competing-risks model) for a "
+                                         "table of women")
+    pe.add_argument("input", metavar="INPUT.tsv", help="one row per woman; columns in docs/pregnancy-model.md")
+    pe.add_argument("--out", metavar="OUT.tsv", help="write the risks here (default: print them)")
+    pe.add_argument("--cutoff-one-in", type=float, default=100.0,
+                    help="screen-positive when the risk of PE before 37 weeks is at least 1 in N (default 100)")
+    pe.add_argument("--sle-aps", choices=("both", "either"), default="both",
+                    help="apply the SLE/APS prior term when both are present (FMF calculator, default) or either")
+    pe.set_defaults(func=_pe_risk)
     g = sub.add_parser("pgx", help="call pharmacogene diplotypes/phenotypes from a germline VCF", add_help=False)
     g.set_defaults(func=None)
     return p

@@ -41,6 +41,11 @@ Output table (:data:`OUTPUT_COLUMNS`), one row per observation, sorted by
                     implausible and for unmodelled rows (nothing is vouched for)
 ``flag``            '' | 'implausible_low' | 'implausible_high' | 'unmodelled'
 ``source_row``      line number in the input file (the header is line 1)
+``analyser``        the immunoassay platform (lower case) from the optional long-layout column
+                    ``analyser``; required, and one of delfia, kryptor, cobas, for PlGF,
+                    sFlt-1, their ratio and PAPP-A (their values depend on the assay)
+``body_site``       the optional long-layout column ``body_site`` as written (e.g. ``left arm``
+                    for a blood-pressure reading); '' when absent
 ==================  =====================================================================
 
 Unmodelled LOINC codes (not in :data:`ANALYTES`) are kept, flagged ``unmodelled``, with
@@ -107,7 +112,12 @@ class Analyte:
     description: str
     molar_mass_g_per_mol: float | None = None
     dimensionless_units: tuple[str, ...] = ()
+    analysers: tuple[str, ...] = ()     # when set, every row must name one of these analysers
 
+
+#: Immunoassay platforms with FMF medians: PerkinElmer DELFIA Xpress, Thermo Fisher BRAHMS
+#: KRYPTOR, Roche Cobas/Elecsys.
+PREGNANCY_ANALYSERS = ("delfia", "kryptor", "cobas")
 
 #: Modelled analytes, keyed by analyte key.  Codes are LOINC; several codes that measure
 #: the same quantity (e.g. serum and blood creatinine, mass and substance concentration)
@@ -159,6 +169,20 @@ ANALYTES: dict[str, Analyte] = {
         Analyte("body_height", ("8302-2",), "cm", 20.0, 275.0, "Body height"),
         Analyte("body_weight", ("29463-7",), "kg", 0.3, 650.0, "Body weight"),
         Analyte("bmi", ("39156-5",), "kg/m2", 5.0, 200.0, "Body mass index"),
+        Analyte("mean_bp", ("8478-0",), "mmHg", 20.0, 250.0, "Mean blood pressure"),
+        # pregnancy biomarkers (LOINC 74755-0, 74756-8, 74757-6: the PlGF, sFlt-1 and ratio
+        # terms of the sFlt-1/PlGF test; PAPP-A 48407-1 mass, 32046-5 units): assay-dependent,
+        # so the analyser must be named (FMF medians exist for these three platforms)
+        Analyte("plgf", ("74755-0",), "pg/mL", 0.5, 10000.0, "Placental growth factor in serum",
+                analysers=PREGNANCY_ANALYSERS),
+        Analyte("sflt1", ("74756-8",), "pg/mL", 1.0, 200000.0, "Soluble fms-like tyrosine kinase-1 in serum",
+                analysers=PREGNANCY_ANALYSERS),
+        Analyte("sflt1_plgf_ratio", ("74757-6",), "1", 0.0, 10000.0, "sFlt-1/PlGF ratio in serum",
+                dimensionless_units=("1",), analysers=PREGNANCY_ANALYSERS),
+        Analyte("papp_a_mass", ("48407-1",), "mg/L", 0.001, 200.0,
+                "Pregnancy associated plasma protein A (mass) in serum or plasma", analysers=PREGNANCY_ANALYSERS),
+        Analyte("papp_a", ("32046-5",), "[IU]/L", 0.001, 200.0,
+                "Pregnancy associated plasma protein A (units) in serum or plasma", analysers=PREGNANCY_ANALYSERS),
     )
 }
 
@@ -168,8 +192,10 @@ assert len(LOINC_TO_ANALYTE) == sum(len(a.codes) for a in ANALYTES.values()), "d
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "date", "loinc", "analyte", "value", "unit", "original_value", "original_unit",
-    "plausible", "flag", "source_row",
+    "plausible", "flag", "source_row", "analyser", "body_site",
 )
+#: optional columns of the long layout (empty when absent)
+LONG_OPTIONAL = ("analyser", "body_site")
 
 LONG_COLUMNS = ("date", "code", "value", "unit")
 SYNTHEA_COLUMNS = ("DATE", "PATIENT", "ENCOUNTER", "CODE", "DESCRIPTION", "VALUE", "UNITS", "TYPE")
@@ -432,6 +458,8 @@ def _empty_table() -> pd.DataFrame:
         "plausible": pd.Series([], dtype=bool),
         "flag": pd.Series([], dtype=object),
         "source_row": pd.Series([], dtype="int64"),
+        "analyser": pd.Series([], dtype=object),
+        "body_site": pd.Series([], dtype=object),
     })
 
 
@@ -463,6 +491,7 @@ def _read_rows(
         elif all(c in lower for c in LONG_COLUMNS):
             layout = "long"
             idx = {c: lower[c] for c in LONG_COLUMNS}
+            idx.update({c: lower[c] for c in LONG_OPTIONAL if c in lower})
         else:
             found = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
             raise err(
@@ -578,6 +607,17 @@ def _read(path, patient, subject, display_path) -> tuple[pd.DataFrame, dict[str,
             out["unit"].append(unit)
             out["plausible"].append(False)
             out["flag"].append("unmodelled")
+        analyser = r.get("analyser", "").strip().lower()
+        if key and ANALYTES[key].analysers:
+            known = ANALYTES[key].analysers
+            if not analyser:
+                raise err(f"line {line}: {key} (LOINC {code}) needs the analyser that measured it (column "
+                          f"analyser: one of {', '.join(known)})")
+            if analyser not in known:
+                raise err(f"line {line}: unknown analyser {r.get('analyser', '').strip()!r} for {key} "
+                          f"(LOINC {code}); known: {', '.join(known)}")
+        out["analyser"].append(analyser)
+        out["body_site"].append(r.get("body_site", "").strip())
         out["date"].append(date)
         out["loinc"].append(code)
         out["analyte"].append(key)
@@ -589,7 +629,7 @@ def _read(path, patient, subject, display_path) -> tuple[pd.DataFrame, dict[str,
         df = _empty_table()
     else:
         df = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
-        for c in ("date", "loinc", "analyte", "unit", "original_unit", "flag"):
+        for c in ("date", "loinc", "analyte", "unit", "original_unit", "flag", "analyser", "body_site"):
             df[c] = df[c].astype(object)
         df["value"] = df["value"].astype("float64")
         df["original_value"] = df["original_value"].astype("float64")
