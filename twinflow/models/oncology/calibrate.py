@@ -263,13 +263,18 @@ class _Problem:
 
     def scale(self, sol) -> float:
         """Huber threshold ``c = 1.345 * sigma_MAD`` of the point residuals (inf: plain least squares,
-        when the fit is not robust or there are no point values)."""
+        when the fit is not robust, there are no point values, or the residuals are not yet centred:
+        a median residual beyond ``c`` means the model is still far from the data -- e.g. a start
+        that predicts no visible tumour where there is one -- and the MAD is then the spread of the
+        data, not the noise, so every residual would be down-weighted and the fit could not move)."""
         if not self.robust or int(sol["point"].sum()) < 10:
             return float("inf")
-        s = robust_scale(sol["r"][sol["point"]])
+        rp = sol["r"][sol["point"]]
+        s = robust_scale(rp)
         if not s > 0:   # exact fit: fall back to the rms (0 only for a perfect fit)
             s = float(np.sqrt(np.mean(sol["r"] ** 2)))
-        return HUBER_K * max(s, 1e-12)
+        c = HUBER_K * max(s, 1e-12)
+        return float("inf") if abs(float(np.median(rp))) > c else c
 
     @staticmethod
     def accumulate(sol, c: float):
@@ -300,7 +305,7 @@ def _lm(prob: _Problem, theta0, max_iter: int, xtol: float, ftol: float, history
     lam = 1e-3
     converged = False
     it = 0
-    history.append({"iteration": 0, "cost": cost, "huber_c": c,
+    history.append({"iteration": 0, "cost": cost, "huber_c": c if np.isfinite(c) else None,
                     "params": {n: float(np.exp(t)) for n, t in zip(prob.names, theta)}})
     while it < max_iter:
         it += 1
@@ -331,7 +336,7 @@ def _lm(prob: _Problem, theta0, max_iter: int, xtol: float, ftol: float, history
                 lam = max(lam / 3.0, 1e-9)
                 break
             lam *= 4.0
-        history.append({"iteration": it, "cost": cost, "lambda": lam, "huber_c": c,
+        history.append({"iteration": it, "cost": cost, "lambda": lam, "huber_c": c if np.isfinite(c) else None,
                         "params": {n: float(np.exp(t)) for n, t in zip(prob.names, theta)}})
         if accepted:
             history[-1].update(rel_decrease=rel_decrease, step_sd=step_sd)

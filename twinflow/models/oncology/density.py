@@ -265,7 +265,8 @@ def cap_boundary_shell(u: np.ndarray, mask: np.ndarray) -> np.ndarray:
     fp = st.copy()
     fp[1, 1, 1] = False
     nb = ndimage.maximum_filter(np.where(mask, u, -np.inf), footprint=fp, mode="constant", cval=-np.inf)
-    shell = mask & ~ndimage.binary_erosion(mask, st, border_value=0)
+    # an isolated voxel (no 6-neighbour in the mask: a one-voxel lesion) has no front behind it: kept
+    shell = mask & ~ndimage.binary_erosion(mask, st, border_value=0) & np.isfinite(nb)
     return np.where(shell, np.minimum(u, np.maximum(nb, 0.0)), u).astype(u.dtype)
 
 

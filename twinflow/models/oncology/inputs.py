@@ -153,7 +153,7 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
     ("interval" or "adc")."""
     from twinflow.models.oncology.calibrate import default_holdout
 
-    labels, adc_maps, units = [], [], []
+    labels = []
     affine = spacing = None
     shape = None
     for f in files:
@@ -165,18 +165,7 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
         if shape is None:
             shape, affine, spacing = lab.shape, aff, sp
         _same_grid(lab, shape, patient, f.shown, f"visit {f.visit}'s tumour label map")
-        adc = None
-        if f.adc is not None:
-            raw, _, _ = _load(f.adc, patient, f.adc_shown or str(f.adc))
-            raw = check_3d(raw, patient, f.adc_shown or str(f.adc))
-            _same_grid(raw, shape, patient, f.adc_shown or str(f.adc), f"visit {f.visit}'s ADC map")
-            try:
-                adc, unit = adc_to_um2_s(raw)
-            except InputError as exc:
-                raise exc.with_context(patient=patient, path=f.adc_shown) from None
-            units.append((f.visit, unit))
         labels.append(lab)
-        adc_maps.append(adc)
     has = [bool((lab > 0).any()) for lab in labels]
     if not any(has):
         raise InputError("no tumour at any visit: the tumour labels of "
@@ -184,7 +173,21 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
                          patient=patient, path=files[0].shown if files else None)
     first = has.index(True)
     dropped = [f.visit for f in files[:first]]
-    files, labels, adc_maps = files[first:], labels[first:], adc_maps[first:]
+    files, labels = files[first:], labels[first:]
+    adc_maps, units = [], []
+    for f in files:
+        adc = None
+        if f.adc is not None:
+            shown = f.adc_shown or str(f.adc)
+            raw, _, _ = _load(f.adc, patient, shown)
+            raw = check_3d(raw, patient, shown)
+            _same_grid(raw, shape, patient, shown, f"visit {f.visit}'s ADC map")
+            try:
+                adc, unit = adc_to_um2_s(raw)
+            except InputError as exc:
+                raise exc.with_context(patient=patient, path=shown) from None
+            units.append((f.visit, unit))
+        adc_maps.append(adc)
     dates = [f.date for f in files]
     days = [float(d) for d in days_from(dates)]
     n = len(files)
