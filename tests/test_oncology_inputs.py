@@ -350,3 +350,47 @@ def test_diffusion_without_a_gradient_is_not_identified():
     res = calibrate(u0, obs, (2.0, 2.0, 2.0), dom, dom.astype(np.float32), np.zeros(shape, np.float32))
     assert res.identifiable["k"] and abs(res.params.k_per_day / 0.05 - 1) < 0.05
     assert not res.identifiable["d_w"] and res.log_sd["d_w"] is None
+
+
+def test_2d_image_is_a_named_error_at_segmentation(tmp_path):
+    from twinflow.models.oncology import inputs, twin
+
+    assert twin.MIN_AXIS_VOXELS == inputs.MIN_AXIS_VOXELS
+    p = Patient(tmp_path)
+    img = np.zeros((32, 32, 1), np.float32)
+    img[10:20, 10:20] = 500.0
+    p.add("V1", DATES[0], "T1post", img)
+    m, ctx = OncologyTwin(), p.context()
+    with pytest.raises(InputError) as e:
+        m.segment(ctx, "V1", ctx.segment_dir("V1"))
+    named(e, f"{PID}/V1/T1post.nii.gz", "2D image", "32x32x1")
+
+
+def test_simulation_errors_are_named(tmp_path):
+    p, _ = adc_patient(tmp_path, n_visits=2)
+    m, ctx, _ = p.run(holdout_visits=0, **IMAGING)
+    with pytest.raises(InputError) as e:
+        m.simulate(replace(ctx, config={"arms": ["no_such_arm"], "horizon_days": 10}), p.results / "estimate",
+                   p.results / "simulate")
+    named(e, "simulation failed", "no_such_arm")
+
+
+def test_drug_pk_from_config_reaches_simulation_and_verify(tmp_path):
+    """A drug other than temozolomide needs its PK (config key drug_pk); without it, a named error.
+    With it, the course re-simulates byte for byte from the twin folder (twinflow verify)."""
+    from twinflow.twin.build import build_twin
+
+    p, _ = adc_patient(tmp_path, n_visits=2)
+    p.treatments = [{"date": "2024-01-08", "kind": "drug", "agent": "doxorubicin", "dose": 60.0, "unit": "mg/m2"}]
+    with pytest.raises(InputError) as e:
+        p.run(holdout_visits=0, **IMAGING)
+    named(e, "no PK parameters for drug 'doxorubicin'")
+    pk = {"doxorubicin": {"cl_l_h_per_m2": 24.0, "v_l_per_m2": 500.0}}
+    m, ctx, est = p.run(holdout_visits=0, drug_pk=pk, **IMAGING)
+    assert est["drug_pk"] == pk and est["calibration"]["parameters"]["kappa"]["estimated"]
+    sim_ctx = replace(ctx, config={"horizon_days": 20, "arms": ["no_treatment"]})
+    m.simulate(sim_ctx, p.results / "estimate", p.results / "simulate")
+    build_twin(sim_ctx, m, estimate_dir=p.results / "estimate", simulate_dir=p.results / "simulate",
+               twin_json=p.results / "twin" / "twin.json", resolved_config={})
+    again = m.resimulate(p.results / "twin", {}, "course")
+    assert again["results/course.tsv"] == (p.results / "twin" / "results" / "course.tsv").read_bytes()

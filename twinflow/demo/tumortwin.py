@@ -65,6 +65,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from twinflow.demo.cohort import rt_days as cohort_rt_days, tmz_doses as cohort_tmz_doses
 from twinflow.io.atomic import gzip_bytes, write_bytes, write_json, write_text
 
 #: TumorTwin HGG demo values (see the module docstring)
@@ -130,25 +131,10 @@ def _date(base: str, day: float) -> str:
     return (dt.date.fromisoformat(base) + dt.timedelta(days=int(day))).isoformat()
 
 
-def rt_days(spec: CaseSpec) -> list[int]:
-    out, d = [], spec.rt_start_day
-    while len(out) < spec.rt_fractions:
-        if (dt.date.fromisoformat(spec.baseline) + dt.timedelta(days=d)).weekday() < 5:
-            out.append(d)
-        d += 1
-    return out
-
-
-def tmz_doses(spec: CaseSpec) -> list[tuple[int, float]]:
-    """(day, mg/m^2): daily from the first to the last fraction, then the adjuvant cycles."""
-    if spec.tmz_mg_m2 is None:
-        return []
-    r = rt_days(spec)
-    doses = [(d, float(spec.tmz_mg_m2)) for d in range(r[0], r[-1] + 1)]
-    for c in range(spec.adjuvant_cycles):
-        start = r[-1] + 28 + 28 * c
-        doses += [(start + i, float(spec.adjuvant_mg_m2)) for i in range(5)]
-    return doses
+# the demo cohort's Stupp schedule (Mon-Fri fractions from rt_start_day; temozolomide daily from the
+# first to the last fraction, then 5/28-day adjuvant cycles) works on any object with its fields
+rt_days = cohort_rt_days
+tmz_doses = cohort_tmz_doses
 
 
 # ----------------------------------------------------------------------------- TumorTwin's model

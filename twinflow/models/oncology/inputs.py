@@ -21,8 +21,8 @@ organ      tissue maps (series)                          ratio D_2 / D_1        
 brain      ``wm_prob`` (1), ``gm_prob`` (2)              0.1 (Swanson)          ``p_1 + p_2 >= 0.5``
 breast     ``fibroglandular_prob`` (1), ``adipose_prob``  0.5 (assumption,       ``p_1 + p_2 >= 0.5``
            (2)                                           see below)             in the organ mask
-any        none: ``organ_mask`` only                     --                     the organ mask,
-                                                                                homogeneous ``D``
+any        none: ``organ_mask`` (or ``brain_mask``)      --                     the organ mask,
+           only                                                                 homogeneous ``D``
 =========  ===========================================  =====================  ==================
 
 Without tissue maps and without an organ mask a brain is assumed and its mask estimated from the
@@ -239,10 +239,11 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
 
 def load_domain(patient: str, shape, tumour_first: np.ndarray, tumour_any: np.ndarray, *,
                 organ_mask: tuple[Path, str] | None, tissue: dict[str, tuple[Path, str]],
-                fallback_image: tuple[Path, str] | None) -> Domain:
+                fallback_image: tuple[Path, str] | None, organ_name: str = "organ_mask") -> Domain:
     """The model's domain on the tumour grid (see the module docstring).  ``tissue`` maps the
     tissue series present (name -> (path, display)); ``fallback_image`` is the image a brain
-    mask is estimated from when there is neither an organ mask nor tissue maps."""
+    mask is estimated from when there is neither an organ mask nor tissue maps; ``organ_name``
+    is the organ mask's series (``brain_mask`` names the organ: a brain)."""
     notes: list[str] = []
     organ_arr = None
     if organ_mask is not None:
@@ -282,10 +283,10 @@ def load_domain(patient: str, shape, tumour_first: np.ndarray, tumour_any: np.nd
             notes.append("breast: D_adipose / D_fibroglandular = 0.5 is an assumption (no published per-tissue "
                          "breast diffusivity); tumour voxels the maps leave unclassified count as fibroglandular")
     elif organ_arr is not None:
-        organ = "organ"
+        organ = "brain" if organ_name == "brain_mask" else "organ"
         p1, p2 = organ_arr.astype(np.float32), np.zeros(shape, np.float32)
-        ratio = 1.0
-        notes.append("no tissue maps: homogeneous diffusivity in the organ mask")
+        ratio = SECONDARY_RATIO["brain"] if organ == "brain" else 1.0
+        notes.append(f"no tissue maps: homogeneous diffusivity in the organ mask ({organ_name})")
     else:
         organ = "brain"
         if fallback_image is None:

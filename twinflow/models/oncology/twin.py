@@ -35,6 +35,9 @@ from twinflow.models.base import PatientContext, TwinModel
 VERSION = "1.1.0"
 TUMOUR_SERIES = ("T1post", "T1c", "T1Gd", "T1ce", "FLAIR", "T2")
 SEG_INPUT_SERIES = TUMOUR_SERIES + ("T1", "ADC")
+#: fewer voxels than this along an axis make a 2D image (the same rule as inputs.MIN_AXIS_VOXELS; kept
+#: here so that the segment stage does not depend on the estimation modules)
+MIN_AXIS_VOXELS = 3
 #: series that are never tumour observations themselves (masks and tissue maps)
 NON_IMAGE_SERIES = ("organ_mask", "brain_mask", "wm_prob", "gm_prob", "fibroglandular_prob", "adipose_prob")
 DEFAULT_ARMS = ("stupp_60gy_30fx_tmz", "rt_60gy_30fx", "hypo_40gy_15fx", "no_treatment")
@@ -229,6 +232,12 @@ class OncologyTwin(TwinModel):
                 "labels": {"1": "enhancing tumour", "2": "non-enhancing tumour / oedema", "3": "necrosis"}})
             return
         images = {s: sitk.ReadImage(str(ctx.image_path(visit, s))) for s in SEG_INPUT_SERIES if s in series}
+        for s, img in images.items():
+            size = img.GetSize()
+            if img.GetDimension() < 3 or min(size[:3]) < MIN_AXIS_VOXELS:
+                raise InputError(f"is a 2D image (size {'x'.join(map(str, size))}): the oncology twin needs 3D images "
+                                 f"with at least {MIN_AXIS_VOXELS} voxels along every axis", patient=ctx.patient_id,
+                                 path=series[s].path_display)
         bm = self._brain_mask_path(ctx, visit)
         brain = sitk.ReadImage(str(bm)) if bm else None
         prior = None
@@ -283,13 +292,14 @@ class OncologyTwin(TwinModel):
         from twinflow.models.oncology.inputs import ORGAN_MASK_SERIES, TISSUE_SERIES, load_domain
 
         organ = None
+        organ_name = "organ_mask"
         tissue: dict[str, tuple[Path, str]] = {}
         names = {s for pair in TISSUE_SERIES.values() for s in pair}
         for v, _ in ctx.visits():
             series = ctx.series_of(v)
             for s in ORGAN_MASK_SERIES:
                 if organ is None and s in series:
-                    organ = (ctx.image_path(v, s), str(series[s].path_display))
+                    organ, organ_name = (ctx.image_path(v, s), str(series[s].path_display)), s
             for s in sorted(names & set(series)):
                 tissue.setdefault(s, (ctx.image_path(v, s), str(series[s].path_display)))
         v0 = o.visits[0]
@@ -299,7 +309,7 @@ class OncologyTwin(TwinModel):
         for ob in o.obs:
             any_t |= ob.tumour
         return load_domain(ctx.patient_id, o.obs[0].tumour.shape, o.obs[0].tumour, any_t, organ_mask=organ,
-                           tissue=tissue, fallback_image=fallback)
+                           tissue=tissue, fallback_image=fallback, organ_name=organ_name)
 
     def estimate(self, ctx: PatientContext, out_dir: Path) -> None:
         from dataclasses import replace
@@ -407,6 +417,8 @@ class OncologyTwin(TwinModel):
             arms_tsv = arms_table_bytes(maps, spacing, est["params"], est["dates"][-1], est["bsa_m2"], arms, horizon, pk)
             course_tsv = course_table_bytes(maps, spacing, est["params"], sd_log, spec["treatments"], est["dates"][0],
                                             est["bsa_m2"], t_end, BAND_SEED, pk=pk, weight_kg=spec.get("weight_kg"))
+        except InputError as exc:         # e.g. a drug without PK parameters
+            raise exc.with_context(patient=ctx.patient_id) from None
         except ValueError as exc:         # e.g. an unknown arm name in the config
             raise InputError(f"simulation failed: {exc}", patient=ctx.patient_id) from None
         out_dir.mkdir(parents=True, exist_ok=True)
