@@ -394,3 +394,19 @@ def test_drug_pk_from_config_reaches_simulation_and_verify(tmp_path):
                twin_json=p.results / "twin" / "twin.json", resolved_config={})
     again = m.resimulate(p.results / "twin", {}, "course")
     assert again["results/course.tsv"] == (p.results / "twin" / "results" / "course.tsv").read_bytes()
+
+
+@pytest.mark.parametrize("value", [0.0, 250.0])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_empty_or_constant_tumour_image_is_a_named_error(tmp_path, value, with_mask):
+    """An all-zero or constant T1post stops the twin at segmentation, with or without a brain mask
+    (with one, the automatic segmentation used to find a 12 ml 'tumour' in a constant image)."""
+    p = Patient(tmp_path)
+    for i in range(2):
+        p.add(f"V{i + 1}", DATES[i], "T1post", np.full((24, 24, 16), value, np.float32))
+    if with_mask:
+        p.add("V1", DATES[0], "brain_mask", np.ones((24, 24, 16), np.uint8))
+        p.add("V2", DATES[1], "brain_mask", np.ones((24, 24, 16), np.uint8))
+    with pytest.raises(InputError) as e:
+        p.run()
+    named(e, f"{PID}/V1/T1post.nii.gz", "empty (all 0)" if value == 0 else "constant (250)", "no contrast")

@@ -238,6 +238,13 @@ class OncologyTwin(TwinModel):
                 raise InputError(f"is a 2D image (size {'x'.join(map(str, size))}): the oncology twin needs 3D images "
                                  f"with at least {MIN_AXIS_VOXELS} voxels along every axis", patient=ctx.patient_id,
                                  path=series[s].path_display)
+            a = sitk.GetArrayViewFromImage(img)
+            fin = a[np.isfinite(a)]
+            if s in TUMOUR_SERIES and (fin.size == 0 or float(fin.min()) == float(fin.max())):
+                what = "empty (no finite value)" if fin.size == 0 else (
+                    "empty (all 0)" if float(fin.max()) == 0.0 else f"constant ({float(fin.max()):g})")
+                raise InputError(f"is {what}: no contrast to segment a tumour from", patient=ctx.patient_id,
+                                 path=series[s].path_display)
         bm = self._brain_mask_path(ctx, visit)
         brain = sitk.ReadImage(str(bm)) if bm else None
         prior = None
