@@ -410,3 +410,13 @@ def test_empty_or_constant_tumour_image_is_a_named_error(tmp_path, value, with_m
     with pytest.raises(InputError) as e:
         p.run()
     named(e, f"{PID}/V1/T1post.nii.gz", "empty (all 0)" if value == 0 else "constant (250)", "no contrast")
+
+
+def test_an_organ_mask_on_another_grid_is_resampled(tmp_path):
+    """A 1 mm organ mask for 2 mm ADC visits (same world space): resampled, noted, same twin."""
+    p, _ = adc_patient(tmp_path)
+    fine = np.ones((48, 48, 32), np.uint8)
+    _nii(p.results / "ingest" / "imaging" / "V1" / "organ_mask.nii.gz", fine, (1.0, 1.0, 1.0))
+    _, _, est = p.run(holdout_visits=0, **IMAGING)
+    assert any("organ mask is resampled" in a for a in est["assumptions"])
+    assert abs(rel(est, "d_w")) < 0.05 and abs(rel(est, "k")) < 0.05

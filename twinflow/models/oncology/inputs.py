@@ -140,10 +140,30 @@ def check_3d(arr: np.ndarray, patient: str, shown: str) -> np.ndarray:
     return a
 
 
-def _same_grid(arr: np.ndarray, shape, patient: str, shown: str, what: str) -> None:
-    if tuple(arr.shape) != tuple(shape):
-        raise InputError(f"{what} has shape {tuple(arr.shape)}, the tumour labels {tuple(shape)}: all series of a "
-                         "patient must be co-registered on one grid", patient=patient, path=shown)
+#: a series resampled onto the tumour grid must cover at least this fraction of it
+MIN_GRID_COVERAGE = 0.5
+
+
+def on_grid(arr: np.ndarray, affine: np.ndarray, ref_affine: np.ndarray, ref_shape, *, order: int, patient: str,
+            shown: str, what: str) -> tuple[np.ndarray, bool]:
+    """``arr`` (voxel -> world ``affine``) on the tumour grid (``ref_affine``, ``ref_shape``):
+    unchanged when the grids agree, else resampled in world space (``order`` 0 for labels and
+    masks, 1 for maps), NaN outside the source.  A source covering less than
+    :data:`MIN_GRID_COVERAGE` of the tumour grid is a named error (not co-registered).  Returns
+    the array and whether it was resampled."""
+    from scipy import ndimage
+
+    a = np.asarray(arr)
+    if a.shape == tuple(ref_shape) and np.allclose(affine, ref_affine, atol=1e-3):
+        return a, False
+    m = np.linalg.solve(np.asarray(affine, float), np.asarray(ref_affine, float))   # ref voxel -> source voxel
+    out = ndimage.affine_transform(np.asarray(a, np.float32), m[:3, :3], offset=m[:3, 3], output_shape=tuple(ref_shape),
+                                   order=order, mode="constant", cval=np.nan)
+    covered = float(np.isfinite(out).mean())
+    if covered < MIN_GRID_COVERAGE:
+        raise InputError(f"{what} covers only {100 * covered:.0f} % of the tumour labels' grid: all series of a "
+                         "patient must be co-registered", patient=patient, path=shown)
+    return out, True
 
 
 def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, holdout_visits: int | None,
@@ -156,16 +176,19 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
     labels = []
     affine = spacing = None
     shape = None
+    resampled = []
     for f in files:
         lab, aff, sp = _load(f.segmentation, patient, f.shown)
         lab = check_3d(lab, patient, f.shown)
         if not np.all(np.isfinite(lab)):
             raise InputError(f"visit {f.visit}: the tumour labels contain non-finite values", patient=patient, path=f.shown)
-        lab = np.round(lab).astype(np.int16)
         if shape is None:
             shape, affine, spacing = lab.shape, aff, sp
-        _same_grid(lab, shape, patient, f.shown, f"visit {f.visit}'s tumour label map")
-        labels.append(lab)
+        lab, moved = on_grid(lab, aff, affine, shape, order=0, patient=patient, shown=f.shown,
+                             what=f"visit {f.visit}'s tumour label map")
+        if moved:
+            resampled.append(f"{f.visit} labels")
+        labels.append(np.round(np.nan_to_num(lab, nan=0.0)).astype(np.int16))
     has = [bool((lab > 0).any()) for lab in labels]
     if not any(has):
         raise InputError("no tumour at any visit: the tumour labels of "
@@ -179,9 +202,12 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
         adc = None
         if f.adc is not None:
             shown = f.adc_shown or str(f.adc)
-            raw, _, _ = _load(f.adc, patient, shown)
+            raw, aff, _ = _load(f.adc, patient, shown)
             raw = check_3d(raw, patient, shown)
-            _same_grid(raw, shape, patient, shown, f"visit {f.visit}'s ADC map")
+            raw, moved = on_grid(raw, aff, affine, shape, order=1, patient=patient, shown=shown,
+                                 what=f"visit {f.visit}'s ADC map")
+            if moved:
+                resampled.append(f"{f.visit} ADC")
             try:
                 adc, unit = adc_to_um2_s(raw)
             except InputError as exc:
@@ -229,6 +255,8 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
             obs.append(observation_from_labels(day, lab))
             sources.append("labels")
     notes = []
+    if resampled:
+        notes.append(f"resampled onto the first visit's tumour grid (world coordinates): {', '.join(resampled)}")
     if dropped:
         notes.append(f"visits before the first with tumour ({', '.join(dropped)}) are not used: the model clock "
                      "starts at the first visit that shows tumour")
@@ -237,7 +265,7 @@ def load_observations(patient: str, files: list[VisitFiles], days_from: Any, *, 
 
 # ----------------------------------------------------------------------------- domain
 
-def load_domain(patient: str, shape, tumour_first: np.ndarray, tumour_any: np.ndarray, *,
+def load_domain(patient: str, shape, affine: np.ndarray, tumour_first: np.ndarray, tumour_any: np.ndarray, *,
                 organ_mask: tuple[Path, str] | None, tissue: dict[str, tuple[Path, str]],
                 fallback_image: tuple[Path, str] | None, organ_name: str = "organ_mask") -> Domain:
     """The model's domain on the tumour grid (see the module docstring).  ``tissue`` maps the
@@ -247,10 +275,12 @@ def load_domain(patient: str, shape, tumour_first: np.ndarray, tumour_any: np.nd
     notes: list[str] = []
     organ_arr = None
     if organ_mask is not None:
-        a, _, _ = _load(organ_mask[0], patient, organ_mask[1])
+        a, aff, _ = _load(organ_mask[0], patient, organ_mask[1])
         a = check_3d(a, patient, organ_mask[1])
-        _same_grid(a, shape, patient, organ_mask[1], "the organ mask")
-        organ_arr = np.asarray(a) > 0
+        a, moved = on_grid(a, aff, affine, shape, order=0, patient=patient, shown=organ_mask[1], what="the organ mask")
+        organ_arr = np.nan_to_num(np.asarray(a, np.float32), nan=0.0) > 0
+        if moved:
+            notes.append("the organ mask is resampled onto the tumour grid")
         if not organ_arr.any():
             raise InputError("the organ mask is empty", patient=patient, path=organ_mask[1])
         notes.append("domain: the organ mask series")
@@ -267,13 +297,16 @@ def load_domain(patient: str, shape, tumour_first: np.ndarray, tumour_any: np.nd
         s1, s2 = TISSUE_SERIES[organ]
         maps = []
         for s in (s1, s2):
-            a, _, _ = _load(tissue[s][0], patient, tissue[s][1])
+            a, aff, _ = _load(tissue[s][0], patient, tissue[s][1])
             a = check_3d(a, patient, tissue[s][1]).astype(np.float32)
-            _same_grid(a, shape, patient, tissue[s][1], f"tissue map {s}")
             if not np.all(np.isfinite(a)) or a.min() < -1e-3 or a.max() > 1 + 1e-3:
                 raise InputError(f"tissue map {s} must hold probabilities in [0, 1] (found {np.nanmin(a):.3g} to "
                                  f"{np.nanmax(a):.3g})", patient=patient, path=tissue[s][1])
-            maps.append(np.clip(a, 0.0, 1.0))
+            a, moved = on_grid(a, aff, affine, shape, order=1, patient=patient, shown=tissue[s][1],
+                               what=f"tissue map {s}")
+            if moved:
+                notes.append(f"tissue map {s} is resampled onto the tumour grid")
+            maps.append(np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0))
         p1, p2 = maps
         if organ_arr is not None:
             p1, p2 = np.where(organ_arr, p1, 0.0), np.where(organ_arr, p2, 0.0)
@@ -300,8 +333,11 @@ def load_domain(patient: str, shape, tumour_first: np.ndarray, tumour_any: np.nd
         if img.GetDimension() != 3 or min(img.GetSize()) < MIN_AXIS_VOXELS:
             raise InputError("is not a 3D image: cannot estimate a brain mask from it", patient=patient,
                              path=fallback_image[1])
-        m = sitk.GetArrayFromImage(estimate_brain_mask(img)).transpose(2, 1, 0) > 0
-        _same_grid(m, shape, patient, fallback_image[1], "the image a brain mask is estimated from")
+        m = sitk.GetArrayFromImage(estimate_brain_mask(img)).transpose(2, 1, 0).astype(np.float32)
+        _, aff, _ = _load(fallback_image[0], patient, fallback_image[1])
+        m, _ = on_grid(m, aff, affine, shape, order=0, patient=patient, shown=fallback_image[1],
+                       what="the image a brain mask is estimated from")
+        m = np.nan_to_num(m, nan=0.0) > 0
         p1, p2 = m.astype(np.float32), np.zeros(shape, np.float32)
         ratio = SECONDARY_RATIO["brain"]
         notes.append("no organ mask and no tissue maps: a brain is assumed, its mask estimated from the first "

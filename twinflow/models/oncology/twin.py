@@ -195,7 +195,30 @@ class OncologyTwin(TwinModel):
                 return s
         return None
 
+    @staticmethod
+    def _unusable(images: dict, series: dict) -> tuple[str, str] | None:
+        """(series, problem) of the first input the automatic segmentation cannot use: a 2D image,
+        or an empty / constant tumour-bearing image; None when all are usable."""
+        import SimpleITK as sitk
+
+        for s, img in images.items():
+            size = img.GetSize()
+            if img.GetDimension() < 3 or min(size[:3]) < MIN_AXIS_VOXELS:
+                return s, (f"is a 2D image (size {'x'.join(map(str, size))}): the oncology twin needs 3D images "
+                           f"with at least {MIN_AXIS_VOXELS} voxels along every axis")
+            a = sitk.GetArrayViewFromImage(img)
+            fin = a[np.isfinite(a)]
+            if s in TUMOUR_SERIES and (fin.size == 0 or float(fin.min()) == float(fin.max())):
+                what = "empty (no finite value)" if fin.size == 0 else (
+                    "empty (all 0)" if float(fin.max()) == 0.0 else f"constant ({float(fin.max()):g})")
+                return s, f"is {what}: no contrast to segment a tumour from"
+        return None
+
     def segment(self, ctx: PatientContext, visit: str, out_dir: Path) -> None:
+        """The visit's tumour labels.  With an expert label (on any series) the model uses it on its
+        own grid, and an automatic segmentation, where the visit has a tumour-bearing series, is
+        only scored against it (its failure is noted, not fatal); without one the automatic result
+        is used and any failure is a named error."""
         import SimpleITK as sitk
 
         from twinflow.io.imaging import write_nifti
@@ -207,69 +230,56 @@ class OncologyTwin(TwinModel):
             raise InputError(f"config key label_convention is {conv!r}; expected one of {', '.join(LABEL_CONVENTIONS)}",
                              patient=ctx.patient_id)
         ex = self._expert_series(series)
-        expert = sitk.ReadImage(str(ctx.label_path(visit, ex))) if ex else None
-        ex_shown = series[ex].label_display if ex else None
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not any(s in series for s in TUMOUR_SERIES):
-            # an expert label on a series the segmenter cannot read (e.g. ROIs on ADC): the label is the result
+        expert = None
+        if ex:
             try:
-                lab = convert_label_image(expert, conv)
+                expert = convert_label_image(sitk.ReadImage(str(ctx.label_path(visit, ex))), conv)
             except ValueError as exc:
-                raise InputError(str(exc), patient=ctx.patient_id, path=ex_shown) from None
-            write_nifti(lab, out_dir / "segmentation.nii.gz")
-            a = sitk.GetArrayViewFromImage(lab)
-            vml = float(np.prod(lab.GetSpacing()[:3])) / 1000.0
-            vols = {name: float((a == code).sum()) * vml for code, name in
-                    ((1, "enhancing"), (2, "nonenhancing_oedema"), (3, "necrosis"))}
-            vols["whole_tumour"] = float((a > 0).sum()) * vml
-            png = overlay_png(sitk.ReadImage(str(ctx.image_path(visit, ex))), lab, out_dir / "overlay.png")
-            write_json(out_dir / "segmentation.json", {
-                "patient_id": ctx.patient_id, "visit": visit, "source": "expert", "labelled_series": ex,
-                "volumes_ml": vols, "automatic_volumes_ml": None, "scores_vs_expert": None,
-                "notes": {"expert_label_convention": conv,
-                          "automatic": "none: the visit has no tumour-bearing series (T1post, FLAIR, T2)"},
-                "overlay": png,
-                "labels": {"1": "enhancing tumour", "2": "non-enhancing tumour / oedema", "3": "necrosis"}})
-            return
-        images = {s: sitk.ReadImage(str(ctx.image_path(visit, s))) for s in SEG_INPUT_SERIES if s in series}
-        for s, img in images.items():
-            size = img.GetSize()
-            if img.GetDimension() < 3 or min(size[:3]) < MIN_AXIS_VOXELS:
-                raise InputError(f"is a 2D image (size {'x'.join(map(str, size))}): the oncology twin needs 3D images "
-                                 f"with at least {MIN_AXIS_VOXELS} voxels along every axis", patient=ctx.patient_id,
-                                 path=series[s].path_display)
-            a = sitk.GetArrayViewFromImage(img)
-            fin = a[np.isfinite(a)]
-            if s in TUMOUR_SERIES and (fin.size == 0 or float(fin.min()) == float(fin.max())):
-                what = "empty (no finite value)" if fin.size == 0 else (
-                    "empty (all 0)" if float(fin.max()) == 0.0 else f"constant ({float(fin.max()):g})")
-                raise InputError(f"is {what}: no contrast to segment a tumour from", patient=ctx.patient_id,
-                                 path=series[s].path_display)
-        bm = self._brain_mask_path(ctx, visit)
-        brain = sitk.ReadImage(str(bm)) if bm else None
-        prior = None
-        visits = self.segment_visits(ctx)
-        i = visits.index(visit)
-        if i > 0:
-            prev = ctx.segment_dir(visits[i - 1]) / "segmentation.nii.gz"
-            if prev.is_file():
-                prior = sitk.ReadImage(str(prev))
-        roi = next((r.roi for r in series.values() if r.roi), None)
-        ref = next(s for s in TUMOUR_SERIES if s in series)
-        try:
-            res = segment_tumour(images, brain_mask=brain, roi_lps_mm=roi, prior_mask=prior, expert_label=expert,
-                                 label_convention=conv)
-        except ValueError as exc:
-            raise InputError(f"visit {visit}: tumour segmentation failed: {exc}", patient=ctx.patient_id,
-                             path=series[ref].path_display) from None
-        write_nifti(res.label, out_dir / "segmentation.nii.gz")
-        write_nifti(res.automatic, out_dir / "automatic.nii.gz")
-        base = next(images[s] for s in TUMOUR_SERIES if s in images)
-        png = overlay_png(base, res.label, out_dir / "overlay.png", expert=expert)
+                raise InputError(str(exc), patient=ctx.patient_id, path=series[ex].label_display) from None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        res, auto_note = None, "none: the visit has no tumour-bearing series (T1post, FLAIR, T2)"
+        if any(s in series for s in TUMOUR_SERIES):
+            images = {s: sitk.ReadImage(str(ctx.image_path(visit, s))) for s in SEG_INPUT_SERIES if s in series}
+            ref = next(s for s in TUMOUR_SERIES if s in series)
+            bad = self._unusable(images, series)
+            if bad and expert is None:
+                raise InputError(bad[1], patient=ctx.patient_id, path=series[bad[0]].path_display)
+            if bad:
+                auto_note = f"not run: {bad[0]} {bad[1]}"
+            else:
+                bm = self._brain_mask_path(ctx, visit)
+                brain = sitk.ReadImage(str(bm)) if bm else None
+                prior = None
+                visits = self.segment_visits(ctx)
+                i = visits.index(visit)
+                if i > 0:
+                    prev = ctx.segment_dir(visits[i - 1]) / "segmentation.nii.gz"
+                    if prev.is_file():
+                        prior = sitk.ReadImage(str(prev))
+                roi = next((r.roi for r in series.values() if r.roi), None)
+                try:
+                    res = segment_tumour(images, brain_mask=brain, roi_lps_mm=roi, prior_mask=prior,
+                                         expert_label=expert)
+                    auto_note = "scored against the expert label" if expert is not None else "used"
+                except (ValueError, RuntimeError) as exc:
+                    if expert is None:
+                        raise InputError(f"visit {visit}: tumour segmentation failed: {exc}", patient=ctx.patient_id,
+                                         path=series[ref].path_display) from None
+                    auto_note = f"failed ({exc}); the expert label is used"
+        if res is not None:
+            write_nifti(res.automatic, out_dir / "automatic.nii.gz")
+        if expert is None:
+            label, base, notes, source = res.label, images[ref], res.notes, res.source
+        else:
+            label, base, source = expert, sitk.ReadImage(str(ctx.image_path(visit, ex))), "expert"
+            notes = {**(res.notes if res is not None else {}), "expert_label_convention": conv}
+        write_nifti(label, out_dir / "segmentation.nii.gz")
+        png = overlay_png(base, label, out_dir / "overlay.png")
         write_json(out_dir / "segmentation.json", {
-            "patient_id": ctx.patient_id, "visit": visit, "source": res.source,
-            "volumes_ml": res.volumes_ml, "automatic_volumes_ml": res.automatic_volumes_ml,
-            "scores_vs_expert": getattr(res, "scores", None), "notes": res.notes, "overlay": png,
+            "patient_id": ctx.patient_id, "visit": visit, "source": source, "labelled_series": ex,
+            "volumes_ml": _label_volumes(label), "automatic": auto_note,
+            "automatic_volumes_ml": res.automatic_volumes_ml if res is not None else None,
+            "scores_vs_expert": res.scores if res is not None else None, "notes": notes, "overlay": png,
             "labels": {"1": "enhancing tumour", "2": "non-enhancing tumour / oedema", "3": "necrosis"}})
 
     # ------------------------------------------------------------------ estimate
@@ -315,7 +325,7 @@ class OncologyTwin(TwinModel):
         any_t = np.zeros(o.obs[0].tumour.shape, bool)
         for ob in o.obs:
             any_t |= ob.tumour
-        return load_domain(ctx.patient_id, o.obs[0].tumour.shape, o.obs[0].tumour, any_t, organ_mask=organ,
+        return load_domain(ctx.patient_id, o.obs[0].tumour.shape, o.affine, o.obs[0].tumour, any_t, organ_mask=organ,
                            tissue=tissue, fallback_image=fallback, organ_name=organ_name)
 
     def estimate(self, ctx: PatientContext, out_dir: Path) -> None:
@@ -583,6 +593,19 @@ class OncologyTwin(TwinModel):
         figs += [(str(p), f"Segmentation {p.stem.split('_', 1)[1]} (red enhancing, green oedema, blue necrosis, yellow expert)")
                  for p in sorted(d.glob("segmentation_*.png"))]
         return figs
+
+
+def _label_volumes(label) -> dict[str, float]:
+    """Volumes (ml) of a twinflow label image: 1 enhancing, 2 non-enhancing / oedema, 3 necrosis."""
+    import SimpleITK as sitk
+
+    a = sitk.GetArrayViewFromImage(label)
+    vml = float(np.prod(label.GetSpacing()[:3])) / 1000.0
+    vols = {f"{name}_ml": float((a == code).sum()) * vml
+            for code, name in ((1, "enhancing"), (2, "nonenhancing_oedema"), (3, "necrosis"))}
+    vols["tumour_core_ml"] = vols["enhancing_ml"] + vols["necrosis_ml"]
+    vols["whole_tumour_ml"] = float((a > 0).sum()) * vml
+    return vols
 
 
 def _arm_summary(path: Path) -> list[dict]:
