@@ -63,7 +63,7 @@ def tumortwin(reduced: bool, workdir: str | None) -> None:
     import tempfile
 
     from twinflow.demo import tumortwin as tt
-    from twinflow.models.oncology.twin import OncologyTwin
+    from twinflow.models.oncology.model import OncologyTwin
 
     spec = tt.REDUCED if reduced else tt.FULL
     root = Path(workdir or tempfile.mkdtemp(prefix="tumortwin-"))

@@ -22,7 +22,8 @@ from twinflow.models.base import PatientContext
 from twinflow.models.oncology.calibrate import calibrate
 from twinflow.models.oncology.density import T2_THRESHOLD, Observation
 from twinflow.models.oncology.growth import GrowthParams, ReactionDiffusion
-from twinflow.models.oncology.twin import OncologyTwin
+from twinflow.layout import Layout
+from twinflow.models.oncology.model import OncologyTwin
 from twinflow.sheets import ImageRow
 
 PID = "AWK01"
@@ -63,7 +64,7 @@ class Patient:
         row = {"patient_id": self.pid, "twin_model": "oncology", "sex": "F", "age_years": 60, "height_cm": 165.0,
                "weight_kg": 65.0}
         return PatientContext(self.pid, row, sorted(self.rows, key=lambda r: (r.date, r.visit, r.series)),
-                              self.treatments, self.results, dict(config))
+                              self.treatments, Layout(str(self.root / "results")), dict(config))
 
     def run(self, **config):
         """segment every visit, estimate; returns (model, context, estimate.json)."""
@@ -353,7 +354,7 @@ def test_diffusion_without_a_gradient_is_not_identified():
 
 
 def test_2d_image_is_a_named_error_at_segmentation(tmp_path):
-    from twinflow.models.oncology import inputs, twin
+    from twinflow.models.oncology import inputs, model as twin
 
     assert twin.MIN_AXIS_VOXELS == inputs.MIN_AXIS_VOXELS
     p = Patient(tmp_path)

@@ -22,7 +22,8 @@ import pytest
 from twinflow.io.imaging import ingest_image, ingest_label
 from twinflow.models.base import PatientContext
 from twinflow.models.oncology.inputs import PRIORS
-from twinflow.models.oncology.twin import OncologyTwin
+from twinflow.layout import Layout
+from twinflow.models.oncology.model import OncologyTwin
 from twinflow.sheets import ImageRow
 
 pytestmark = pytest.mark.shared_data
@@ -64,7 +65,7 @@ def test_brain1_single_visit_is_an_uncalibrated_twin(shared_data, tmp_path):
     src = shared_data / "pyradiomics"
     res = tmp_path / "R1"
     row = _ingest(res, "V1", "T1post", src / "brain1_image.nrrd", src / "brain1_label.nrrd")
-    ctx = PatientContext("R1", ROW, [row], [], res, {})
+    ctx = PatientContext("R1", ROW, [row], [], Layout(str(res.parent)), {})
     m = OncologyTwin()
     m.segment(ctx, "V1", ctx.segment_dir("V1"))
     lab = np.asarray(nib.load(str(ctx.label_path("V1", "T1post"))).dataobj)
@@ -90,7 +91,7 @@ def test_brats_single_visit_is_an_uncalibrated_twin_in_its_brain_mask(shared_dat
     seg.mkdir(parents=True)
     nib.save(nib.Nifti1Image(tw, img.affine), str(seg / "segmentation.nii.gz"))
     ref = img
-    ctx = PatientContext("R1", ROW, rows, [], res, {})
+    ctx = PatientContext("R1", ROW, rows, [], Layout(str(res.parent)), {})
     whole = (tw == 1) | (tw == 2)            # necrosis holds no viable cells: not in the visible volume
     expert_ml = float(whole.sum()) * float(np.prod(ref.header.get_zooms()[:3])) / 1000.0
     est = _estimate_and_simulate(ctx, expert_ml)

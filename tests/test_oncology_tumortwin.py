@@ -95,7 +95,7 @@ def test_twinflow_forecasts_the_tumortwin_case(reduced_case, tmp_path):
     """Calibrate on visits 1-5 (pre-RT, RT weeks 1-2, after RT + 1 adjuvant cycle), forecast 6-10
     (regrowth under adjuvant temozolomide).  Measured: mean Dice 0.989, mean CCC 0.971; D -6 %,
     k -5 %, alpha +4 %; kappa -30 % and flagged (alpha, kappa and k act together in this window)."""
-    from twinflow.models.oncology.twin import OncologyTwin
+    from twinflow.models.oncology.model import OncologyTwin
 
     root, truth = reduced_case
     ctx = tt.ingest_case(root / "data", tmp_path / "results", config={"holdout_visits": 5})[tt.REDUCED.patient_id]

@@ -475,6 +475,7 @@ def ingest_case(sheet_dir: str | Path, results_dir: str | Path, *, config: dict[
     ``ingest_label``); return ``{patient_id: PatientContext}`` (``config`` is the model's stage
     section).  For tests and benchmarks that run a model without Snakemake."""
     from twinflow.io.imaging import ingest_image, ingest_label
+    from twinflow.layout import Layout
     from twinflow.models.base import PatientContext
     from twinflow.sheets import load_cohort
 
@@ -485,8 +486,7 @@ def ingest_case(sheet_dir: str | Path, results_dir: str | Path, *, config: dict[
         raise ValueError(f"invalid sheets: {cohort.invalid}")
     out = {}
     for pid in cohort.patient_ids:
-        ctx = PatientContext(patient_id=pid, row=cohort.patients[pid], images=cohort.images.get(pid, []),
-                             treatments=cohort.treatments.get(pid, []), results=res / pid, config=dict(config or {}))
+        ctx = PatientContext.from_record(cohort.record(pid), Layout(str(res)), config)
         for r in ctx.images:
             nii = ctx.image_path(r.visit, r.series)
             q = nii.parent / f"{r.series}.qc.json"
