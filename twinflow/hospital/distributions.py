@@ -4,8 +4,9 @@ A distribution is a small dict (hours): ``{"family": "lognormal", "mean": m, "sd
 ``{"family": "exponential", "mean": m}``, ``{"family": "gamma", "shape": k, "scale": th}``,
 ``{"family": "weibull", "shape": k, "scale": lam}``, ``{"family": "normal", "mean": m, "sd": s,
 "min": a}`` (values below ``min`` are set to ``min``, as in Nelson's model) or
-``{"family": "fixed", "value": v}``; any of them may carry ``p_zero``, the probability of
-an exact zero (e.g. no delay at all).
+``{"family": "fixed", "value": v}`` or ``{"family": "empirical", "atoms": [...]}`` (K
+equally likely values, sampled with linear interpolation between neighbours); any of them
+may carry ``p_zero``, the probability of an exact zero (e.g. no delay at all).
 
 Fitting (:func:`fit_duration`) is maximum likelihood with right-censored observations and
 optional fractional weights (a case still waiting when the training period ended counts
@@ -13,8 +14,14 @@ as ``weight`` censored observations of each activity it may go to next):
 
     log L = sum_i w_i log f(x_i) + sum_j v_j log S(c_j)
 
-over exponential, lognormal, gamma and Weibull (scipy.stats, location 0), the family with
-the lowest AIC wins.  Values at or below ``zero_tol`` go into ``p_zero``.
+over exponential, lognormal, gamma and Weibull (location 0), the family with the lowest AIC
+wins.  With at least ``empirical_min`` observed values the distribution is instead the
+Kaplan-Meier estimate (statsmodels ``SurvfuncRight``, with the same weights), kept as 200
+quantiles: real waits are often mixtures (minutes for most patients, hours for some) that no
+single family fits in both body and tail -- a lognormal chosen by AIC for such data can
+have a mean ten times the observed one.  Probability the estimate leaves above the
+largest observation (a censored tail) is put there.  Values at or below ``zero_tol`` go into
+``p_zero``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 ZERO_TOL_H = 1.0 / 3600.0  # one second
 FAMILIES = ("exponential", "lognormal", "gamma", "weibull")
@@ -42,6 +49,8 @@ def mean_of(d: dict | None) -> float:
         m = d["scale"] * math.gamma(1.0 + 1.0 / d["shape"])
     elif f == "fixed":
         m = d["value"]
+    elif f == "empirical":
+        m = float(np.mean(d["atoms"]))
     else:
         raise ValueError(f"unknown distribution family {f!r}")
     return (1.0 - d.get("p_zero", 0.0)) * m
@@ -73,6 +82,15 @@ def sampler(d: dict | None, rng: np.random.Generator):
     elif f == "fixed":
         v = float(d["value"])
         draw = lambda: v  # noqa: E731
+    elif f == "empirical":
+        atoms = np.asarray(d["atoms"], float)
+        k = atoms.size
+        lo, frac = atoms[:-1], np.diff(atoms)
+
+        def draw():
+            u = rng.random() * k - 0.5
+            i = min(max(int(math.floor(u)), 0), k - 2) if k > 1 else 0
+            return float(atoms[0]) if k == 1 else float(lo[i] + frac[i] * min(max(u - i, 0.0), 1.0))
     else:
         raise ValueError(f"unknown distribution family {f!r}")
     if pz <= 0.0:
@@ -82,25 +100,55 @@ def sampler(d: dict | None, rng: np.random.Generator):
     return lambda: 0.0 if rng.random() < pz else draw()
 
 
-def _scipy(family: str, p: np.ndarray):
+def _logpdf_logsf(family: str, p: np.ndarray, x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log density at ``x`` and log survival at ``c`` (scipy.special closed forms: the frozen
+    scipy.stats objects cost ~1 ms each to build, which dominated the fit)."""
+    if family == "exponential":
+        scale = math.exp(p[0])
+        return -math.log(scale) - x / scale, -c / scale
     a, b = np.exp(p)
-    if family == "lognormal":
-        return stats.lognorm(a, scale=b)
-    if family == "gamma":
-        return stats.gamma(a, scale=b)
-    if family == "weibull":
-        return stats.weibull_min(a, scale=b)
+    if family == "lognormal":  # a = sigma, b = exp(mu)
+        z, zc = (np.log(x) - math.log(b)) / a, (np.log(c) - math.log(b)) / a
+        return -np.log(x) - math.log(a) - 0.5 * math.log(2 * math.pi) - 0.5 * z * z, special.log_ndtr(-zc)
+    if family == "gamma":  # a = shape, b = scale
+        lp = (a - 1) * np.log(x) - x / b - special.gammaln(a) - a * math.log(b)
+        return lp, np.log(np.maximum(special.gammaincc(a, c / b), 1e-300))
+    if family == "weibull":  # a = shape, b = scale
+        return math.log(a) - math.log(b) + (a - 1) * (np.log(x) - math.log(b)) - (x / b) ** a, -(c / b) ** a
     raise ValueError(family)
 
 
 def _nll(family, p, x, w, c, v):
-    if family == "exponential":
-        scale = math.exp(p[0])
-        return -(np.sum(w * (-np.log(scale) - x / scale)) + np.sum(v * (-c / scale)))
-    d = _scipy(family, p)
     with np.errstate(all="ignore"):
-        val = -(np.sum(w * d.logpdf(x)) + np.sum(v * d.logsf(c)))
+        lp, ls = _logpdf_logsf(family, p, x, c)
+        val = -(np.sum(w * lp) + np.sum(v * ls))
     return val if np.isfinite(val) else 1e300
+
+
+def survival(d: dict | None, c) -> np.ndarray:
+    """P(duration > c) under a distribution dict (0 for ``c`` beyond a fixed value)."""
+    c = np.asarray(c, float)
+    if not d:
+        return (c < 0).astype(float)
+    f = d["family"]
+    if f == "fixed":
+        s = (c < d["value"]).astype(float)
+    elif f == "empirical":
+        atoms = np.asarray(d["atoms"], float)
+        s = 1.0 - np.searchsorted(atoms, c, side="right") / atoms.size
+    elif f == "normal":
+        s = stats.norm.sf(np.maximum(c, d.get("min", 0.0)), d["mean"], d["sd"])
+    else:
+        if f == "exponential":
+            p = np.array([math.log(d["mean"])])
+        elif f == "lognormal":
+            sigma2 = math.log1p((d["sd"] / d["mean"]) ** 2)
+            p = np.log([math.sqrt(sigma2), d["mean"] * math.exp(-sigma2 / 2)])
+        else:
+            p = np.log([d["shape"], d["scale"]])
+        with np.errstate(all="ignore"):
+            s = np.exp(_logpdf_logsf(f, p, np.ones(1), np.maximum(c, 1e-12))[1])
+    return (1.0 - d.get("p_zero", 0.0)) * s
 
 
 def _start(family: str, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -125,15 +173,33 @@ def _as_dict(family: str, p: np.ndarray) -> dict:
         return {"family": "exponential", "mean": math.exp(p[0])}
     a, b = np.exp(p)
     if family == "lognormal":
-        d = stats.lognorm(a, scale=b)
-        return {"family": "lognormal", "mean": float(d.mean()), "sd": float(d.std())}
+        mean = b * math.exp(a * a / 2)
+        return {"family": "lognormal", "mean": float(mean), "sd": float(mean * math.sqrt(math.expm1(a * a)))}
     if family == "gamma":
         return {"family": "gamma", "shape": float(a), "scale": float(b)}
     return {"family": "weibull", "shape": float(a), "scale": float(b)}
 
 
+EMPIRICAL_MIN = 100
+ATOMS = 200
+
+
+def kaplan_meier_atoms(x: np.ndarray, w: np.ndarray, c: np.ndarray, v: np.ndarray, k: int = ATOMS) -> list[float]:
+    """``k`` equally likely values from the Kaplan-Meier estimate (weights allowed)."""
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    t = np.concatenate([x, c])
+    status = np.concatenate([np.ones(x.size), np.zeros(c.size)])
+    sf = SurvfuncRight(t, status, freq_weights=np.concatenate([w, v]))
+    times, cdf = np.asarray(sf.surv_times, float), 1.0 - np.asarray(sf.surv_prob, float)
+    p = (np.arange(k) + 0.5) / k
+    idx = np.searchsorted(cdf, p - 1e-12, side="left")
+    tail = float(max(x.max(), c.max() if c.size else 0.0))
+    return [float(times[i]) if i < times.size else tail for i in idx]
+
+
 def fit_duration(x, censored=(), *, weights=None, censored_weights=None, zero_tol: float = ZERO_TOL_H,
-                 families: tuple[str, ...] = FAMILIES) -> dict | None:
+                 families: tuple[str, ...] = FAMILIES, empirical_min: int | None = EMPIRICAL_MIN) -> dict | None:
     """Fit durations ``x`` (hours) with right-censored lower bounds ``censored``.
 
     Returns the chosen distribution dict with ``n`` (observed), ``n_censored`` (sum of
@@ -155,6 +221,11 @@ def fit_duration(x, censored=(), *, weights=None, censored_weights=None, zero_to
         if xp.size == 0:
             return {"family": "fixed", "value": 0.0, **info, "p_zero": 1.0, "aic": {}}
         return {"family": "fixed", "value": float(np.average(xp, weights=wp)), **info, "aic": {}}
+    if empirical_min is not None and xp.size >= empirical_min:
+        d = {"family": "empirical", "atoms": kaplan_meier_atoms(xp, wp, c, v)}
+        if p_zero > 0:
+            d["p_zero"] = p_zero
+        return {**d, **{k: v for k, v in info.items() if k != "p_zero"}, "method": "kaplan-meier"}
     aic, best = {}, None
     for fam in families:
         p0 = _start(fam, xp, wp)
@@ -172,12 +243,12 @@ def fit_duration(x, censored=(), *, weights=None, censored_weights=None, zero_to
     d = _as_dict(best[0], best[1])
     if p_zero > 0:
         d["p_zero"] = p_zero
-    return {**d, **{k: v for k, v in info.items() if k != "p_zero"}, "aic": aic}
+    return {**d, **{k: v for k, v in info.items() if k != "p_zero"}, "method": "censored ML, lowest AIC", "aic": aic}
 
 
 def spec_only(d: dict | None) -> dict | None:
     """The sampling part of a fitted distribution (drops n, AIC and the like)."""
     if d is None:
         return None
-    keep = {"family", "mean", "sd", "shape", "scale", "min", "value", "p_zero"}
+    keep = {"family", "mean", "sd", "shape", "scale", "min", "value", "atoms", "p_zero"}
     return {k: v for k, v in d.items() if k in keep}

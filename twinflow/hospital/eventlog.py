@@ -132,7 +132,7 @@ def read_raw(cfg: dict, path: str | Path) -> pd.DataFrame:
     return out
 
 
-_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
 def parse_timestamps(values: pd.Series, fmt: str | None, timezone: str | None) -> pd.Series:

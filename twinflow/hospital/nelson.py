@@ -76,8 +76,9 @@ def model() -> dict:
         "resources": {"triage_bay": {"capacity": 1}, "registration_clerk": {"capacity": 1},
                       "examination_room": {"capacity": 3}, "trauma_bay": {"capacity": 2},
                       "cubicle_non_trauma": {"capacity": 1}, "cubicle_trauma": {"capacity": 1}},
-        "areas": {},
         "default_area": "centre",
+        "kpi": {"key_events": {}, "targets": {}},
+        "run": run(),
     }
 
 
