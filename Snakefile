@@ -9,6 +9,7 @@ include: "rules/demo.smk"
 include: "rules/ingest.smk"
 include: "rules/twin.smk"
 include: "rules/cohort.smk"
+include: "rules/hospital.smk"
 
 
 report: "report/workflow.rst"
@@ -17,4 +18,5 @@ report: "report/workflow.rst"
 rule all:
     input:
         all_targets(),
+        hospital_targets(),
     default_target: True

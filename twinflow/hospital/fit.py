@@ -387,6 +387,11 @@ def observed_trajectories(inst: pd.DataFrame, model: dict, all_cases: bool = Fal
 
     t0 = pd.Timestamp(model["run"]["t0"])
     df = instance_hours(inst, t0)
+    areas: dict[str, list[str]] = {}
+    for d in model["activities"].values():
+        if d.get("area"):
+            areas.setdefault(d["area"], []).append(d.get("activity"))
+    df["activity"] = states(df, {"areas": areas, "default_area": model["default_area"]})
     last = df.groupby("case")[["t_in", "t_out"]].max().max(axis=1)
     keep = last.index if all_cases else last.index[last.to_numpy() >= 0.0]
     df = df[df["case"].isin(keep)]

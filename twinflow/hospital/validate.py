@@ -58,9 +58,10 @@ def _band(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _ci(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95 % confidence interval of the mean over replications (counts: not below 0)."""
     n = x.shape[0]
     h = stats.t.ppf(0.975, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
-    return x.mean(axis=0) - h, x.mean(axis=0) + h
+    return np.maximum(x.mean(axis=0) - h, 0.0), x.mean(axis=0) + h
 
 
 def _ks(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -173,6 +174,7 @@ def validate(inst: pd.DataFrame, model: dict, reps: list[dict], rep_cases: list[
                         "baseline_share_within": _share(b[np.isfinite(b)] <= w)})
         figures["key_events"][name] = rec
     figures["beats_baseline"] = _verdicts(figures)
+    figures["observed_kpi"] = metrics.kpis(obs, model, window)
     frame = pd.DataFrame(series, columns=["hour_h", "series", "observed", "simulated_mean", "simulated_ci95_low",
                                           "simulated_ci95_high", "baseline"])
     return figures, frame
