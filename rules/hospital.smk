@@ -160,7 +160,7 @@ rule hospital_twin:
         scenarios=f"{HOSP}/{{site}}/scenarios.tsv",
         reps=lambda wildcards: _hospital_reps(None, "json")(wildcards) + _hospital_reps(None, "cases.tsv.gz")(wildcards),
     output:
-        directory(f"{HOSP}/{{site}}/twin"),
+        f"{HOSP}/{{site}}/twin/hospital_twin.json",
     log:
         f"{HOSP_LOGS}/{{site}}/twin.log",
     params:

@@ -43,7 +43,7 @@ HOUR = np.timedelta64(3600, "s")
 def week_origin(t: pd.Timestamp) -> pd.Timestamp:
     """Monday 00:00 of the week containing ``t``."""
     d = pd.Timestamp(t).normalize()
-    return d - pd.Timedelta(days=d.dayofweek)
+    return d - pd.Timedelta(days=d.day_of_week)
 
 
 def hours_since(ts: pd.Series | np.ndarray, origin: pd.Timestamp) -> np.ndarray:
@@ -212,13 +212,7 @@ def fit_site(inst: pd.DataFrame, cfg: dict) -> tuple[dict, dict]:
     vis["prev"] = vis.groupby("case")["state"].shift(1).fillna(START)
     last = vis["next"].isna()
     vis.loc[last & ~vis["open_after"] & vis["t_out"].notna(), "next"] = END
-    pair = vis[vis["next"].notna()]
-    firsts = vis.groupby("case").head(1)
-    counts = pd.concat([
-        pd.DataFrame({"class": firsts["class"], "src": START, "dst": firsts["state"]}),
-        pd.DataFrame({"class": pair["class"], "src": pair["state"], "dst": pair["next"]}),
-    ]).value_counts().sort_index()
-    routing, routing_n = _routing(counts, classes)
+    routing, routing_n = _routing(directly_follows(vis), classes)
 
     # resources (by activity) and capacities
     pools = activity_pools(vis, cfg)
@@ -335,6 +329,17 @@ def _fit_delays(gaps: pd.DataFrame, waiting: pd.DataFrame, routing: dict, min_n:
     for (src, dst), d in sorted(pair_fit.items()):
         pair_delays.setdefault(src, {})[dst] = spec_only(d)
     return delays, state_fit, pair_delays, {f"{a} -> {b}": d for (a, b), d in sorted(pair_fit.items())}
+
+
+def directly_follows(vis: pd.DataFrame) -> pd.Series:
+    """Counts of (class, src, dst) transitions, with ``__start__`` and ``__end__``; ``vis``
+    has ``class``, ``state`` and ``next`` (the next state, ``__end__``, or NaN if unknown)."""
+    pair = vis[vis["next"].notna()]
+    firsts = vis.groupby("case").head(1)
+    return pd.concat([
+        pd.DataFrame({"class": firsts["class"], "src": START, "dst": firsts["state"]}),
+        pd.DataFrame({"class": pair["class"], "src": pair["state"], "dst": pair["next"]}),
+    ]).value_counts().sort_index()
 
 
 def _routing(counts: pd.Series, classes: list[str]) -> tuple[dict, dict]:

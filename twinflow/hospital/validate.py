@@ -89,7 +89,7 @@ def validate(inst: pd.DataFrame, model: dict, reps: list[dict], rep_cases: list[
     hist = training_history(inst, model)
     areas = metrics.area_names(model)
     n = len(reps)
-    warm = float(model.get("validation", {}).get("baseline_burn_in_h", 168.0))
+    warm = float(window[0])  # the baseline's census starts one warm-up after the first arrival
 
     # hourly series: observed, simulated (mean, CI, band), baseline (hour-of-week average)
     obs_census = metrics.hourly_census(obs, model, edges)
@@ -98,7 +98,7 @@ def validate(inst: pd.DataFrame, model: dict, reps: list[dict], rep_cases: list[
     sim_census["all"] = np.sum([sim_census[a] for a in areas], axis=0)
     t_first = float(np.nanmin(hist.arrival)) if hist.arrival.size else window[0]
     h_edges = np.arange(np.ceil(t_first) + warm, window[0] + 1e-9)
-    hist_census = metrics.hourly_census(hist, {**model}, h_edges) if h_edges.size > 168 else None
+    hist_census = metrics.hourly_census(hist, model, h_edges) if h_edges.size > 24 else None
     series, figures = [], {"census": {}, "replications": n}
     how = _how(model, hours)
     for a in areas + ["all"]:

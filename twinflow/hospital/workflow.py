@@ -48,7 +48,7 @@ def targets(config: dict) -> list[str]:
     r = results_dir(config)
     out = []
     for s in sites(config):
-        out += [f"{r}/{s}/report.html", f"{r}/{s}/twin", f"{r}/{s}/scenarios.tsv"]
+        out += [f"{r}/{s}/report.html", f"{r}/{s}/twin/hospital_twin.json", f"{r}/{s}/scenarios.tsv"]
     return out
 
 
