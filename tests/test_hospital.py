@@ -267,6 +267,9 @@ def test_nelson_model_runs_and_scenarios_change_what_they_should():
                                                       "resource": "ft_bay", "capacity": 1}})
     assert ft["routing"]["trauma"][START] == {"triage (fast track)": 1.0}
     assert ft["routing"]["non_trauma"][START] == {"triage": 1.0}
+    ft["kpi"] = {"key_events": {"door_to_cubicle": {"from": "triage", "to": "treatment_trauma"}}, "targets": {}}
+    k = replicate(ft, 1, 0)[0]["kpi"]
+    assert k["key_events"]["door_to_cubicle"]["n"] == k["activities"]["treatment_trauma"]["n"] > 0
     shifts = apply_scenario(model, "s", {"capacity": {"triage_bay": [{"from_h": 8, "to_h": 20, "n": 2},
                                                                      {"from_h": 20, "to_h": 8, "n": 1}]}})
     assert shifts["resources"]["triage_bay"]["capacity"][7:9] == [1, 2]
@@ -331,6 +334,10 @@ def test_artefact_verifies_and_catches_tampering(small_runs, tmp_path):
     f = bad / "sim" / "baseline" / "rep0.json"
     f.write_text(f.read_text().replace('"rep": 0', '"rep": 0 '))
     assert not verify(bad).ok
+    from twinflow.cli import main
+
+    assert main(["hospital", "verify", "--hashes-only", str(p1["twin"])]) == 0
+    assert main(["hospital", "verify", "--hashes-only", str(bad)]) == 1
 
 
 def test_validation_figures_on_the_demo_site(small_runs):

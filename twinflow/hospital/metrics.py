@@ -127,21 +127,27 @@ def case_table(tr: Trajectories, model: dict, window: list[float]) -> pd.DataFra
     for i, name in enumerate(area_names(model)):
         m = a == i
         df[f"area_h:{name}"] = np.bincount(c[m], weights=t_out[m] - t_in[m], minlength=n)
-    acts = {x: i for i, x in enumerate(tr.activities)}
     for name, ke in sorted(model.get("kpi", {}).get("key_events", {}).items()):
-        df[f"key_h:{name}"] = key_event_times(tr, acts.get(ke["from"], -9), acts.get(ke["to"], -9))
+        df[f"key_h:{name}"] = key_event_times(tr, states_of(tr, model, ke["from"]), states_of(tr, model, ke["to"]))
     return df[sel].reset_index(drop=True)
 
 
-def key_event_times(tr: Trajectories, a_from: int, a_to: int) -> np.ndarray:
+def states_of(tr: Trajectories, model: dict, activity: str) -> list[int]:
+    """Indices of the trajectory's states that are ``activity`` (itself, ``activity@area``,
+    or a fast-track copy)."""
+    acts = model["activities"]
+    return [i for i, a in enumerate(tr.activities) if a == activity or (acts.get(a) or {}).get("activity") == activity]
+
+
+def key_event_times(tr: Trajectories, a_from: list[int], a_to: list[int]) -> np.ndarray:
     n = tr.arrival.size
     out = np.full(n, np.nan)
-    if a_from < 0 or a_to < 0:
+    if not a_from or not a_to:
         return out
     t_from = np.full(n, np.inf)
-    m = tr.v_act == a_from
+    m = np.isin(tr.v_act, a_from)
     np.minimum.at(t_from, tr.v_case[m], tr.v_start[m])
-    m = (tr.v_act == a_to) & (tr.v_start >= t_from[tr.v_case])
+    m = np.isin(tr.v_act, a_to) & (tr.v_start >= t_from[tr.v_case])
     t_to = np.full(n, np.inf)
     np.minimum.at(t_to, tr.v_case[m], tr.v_start[m])
     ok = np.isfinite(t_from) & np.isfinite(t_to)

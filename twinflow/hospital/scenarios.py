@@ -100,7 +100,8 @@ def apply_scenario(model: dict, name: str, sc: dict) -> dict:
         for act in ft["activities"]:
             if act not in acts:
                 raise InputError(f"scenario {name}: unknown activity {act!r} in fast_track")
-            acts[act + FT_SUFFIX] = {**copy.deepcopy(acts[act]), "resource": res}
+            acts[act + FT_SUFFIX] = {**copy.deepcopy(acts[act]), "resource": res,
+                                     "activity": acts[act].get("activity", act)}
         for c in ft["classes"]:
             if c not in m["routing"]:
                 raise InputError(f"scenario {name}: unknown patient class {c!r} in fast_track")
