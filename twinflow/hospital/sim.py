@@ -178,8 +178,10 @@ class _Model:
         env = self.env
         prev, node, n = -1, self.route(cls, -1), 0
         while node != -2 and n < MAX_VISITS:
-            f = self.delay_pair.get((prev, node)) or self.delay_default[node][0]
-            d = f()
+            # the first activity starts at arrival (the fit defines arrival as the first event);
+            # an activity's own delay is for reaching it from another one
+            f = self.delay_pair.get((prev, node)) or (self.delay_default[node][0] if prev != -1 else None)
+            d = f() if f is not None else 0.0
             if d > 0:
                 yield env.timeout(d)
             ready = env.now
