@@ -80,13 +80,14 @@ def bench_treat_sim(reps: int) -> None:
     theirs, t_theirs = treat_sim(reps)
     print(f"## Nelson's treatment centre: twin vs treat-sim 3.0.0, {reps} replications each\n")
     print("| activity | twin mean wait (min) [95 % CI] | treat-sim mean wait (min) [95 % CI] | twin in treat-sim CI | "
-          "treat-sim in twin CI |")
-    print("|---|---|---|---|---|")
+          "treat-sim in twin CI | Welch t-test p |")
+    print("|---|---|---|---|---|---|")
     for a in nelson.TREAT_SIM_WAITS:
         m1, l1, h1 = ci(ours[a])
         m2, l2, h2 = ci(theirs[a])
         print(f"| {a} | {m1:.2f} [{l1:.2f}, {h1:.2f}] | {m2:.2f} [{l2:.2f}, {h2:.2f}] | "
-              f"{'yes' if l2 <= m1 <= h2 else 'no'} | {'yes' if l1 <= m2 <= h1 else 'no'} |")
+              f"{'yes' if l2 <= m1 <= h2 else 'no'} | {'yes' if l1 <= m2 <= h1 else 'no'} | "
+              f"{stats.ttest_ind(ours[a], theirs[a], equal_var=False).pvalue:.2f} |")
     print(f"\n| engine | total s | s per replication |\n|---|---|---|\n| twin (twinflow.hospital.sim) | "
           f"{t_ours:.2f} | {t_ours / reps:.3f} |\n| treat-sim | {t_theirs:.2f} | {t_theirs / reps:.3f} |\n")
 
