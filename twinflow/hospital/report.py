@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +180,3 @@ def write_report(out: str | Path, *, site: str, qc: dict, fit: dict, validation:
     parts.append("</body></html>\n")
     write_text(out, "\n".join(parts))
 
-
-def load_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())

@@ -111,11 +111,14 @@ def apply_scenario(model: dict, name: str, sc: dict) -> dict:
                 src2 = src + FT_SUFFIX if src in ft["activities"] else src
                 new[src2] = {(dst + FT_SUFFIX if dst in ft["activities"] else dst): p for dst, p in row.items()}
             m["routing"][c] = new
-        for src in list(m.get("delays", {})):
-            row = m["delays"][src]
-            for dst in list(row):
-                if dst in ft["activities"]:
-                    row[dst + FT_SUFFIX] = row[dst]
+        # transition delays into and out of the copies are those of the originals
+        ren = lambda a: a + FT_SUFFIX if a in ft["activities"] else a  # noqa: E731
+        delays = m.get("delays", {})
+        for src in list(delays):
+            row = delays[src]
+            row.update({ren(dst): d for dst, d in list(row.items()) if dst in ft["activities"]})
+            if src in ft["activities"]:
+                delays[ren(src)] = {**row, **{ren(dst): d for dst, d in row.items()}}
     return m
 
 
