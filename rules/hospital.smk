@@ -64,7 +64,7 @@ rule hospital_ingest:
     benchmark:
         f"{HOSP_BENCH}/{{site}}/ingest.tsv"
     params:
-        site=lambda wildcards: HOSPITAL[wildcards.site],
+        site=lambda wildcards: tf_hospital.stage_config(HOSPITAL[wildcards.site], "ingest"),
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
@@ -83,7 +83,7 @@ rule hospital_fit:
     benchmark:
         f"{HOSP_BENCH}/{{site}}/fit.tsv"
     params:
-        site=lambda wildcards: HOSPITAL[wildcards.site],
+        site=lambda wildcards: tf_hospital.stage_config(HOSPITAL[wildcards.site], "fit"),
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,10 @@ def test_hospital_rules_alone_on_the_demo_site(tmp_path):
     # nothing left to do: the run is complete and its outputs are up to date
     r = subprocess.run(cmd + ["-n"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert "Nothing to be done" in r.stdout + r.stderr
+    # a new scenario adds its replications and the gathering jobs, not ingest or the fit
+    site["scenarios"]["surge"] = {"arrivals": {"factor": 1.3}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"results": "out", "hospital": {"demo_ed": site}}))
+    r = subprocess.run(cmd + ["-n"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    jobs = dict(re.findall(r"^(hospital_\w+)\s+(\d+)$", r.stdout, re.M))
+    assert jobs == {"hospital_simulate": "2", "hospital_scenarios": "1", "hospital_twin": "1",
+                    "hospital_report": "1"}, r.stdout[-3000:]

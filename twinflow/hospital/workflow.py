@@ -38,6 +38,20 @@ def results_dir(config: dict) -> str:
 
 scenario_names = hconfig.scenario_names
 
+#: the keys of a site entry each stage reads (its rule's param): editing a scenario re-runs
+#: the simulations, not ingest or the fit
+STAGE_KEYS = {
+    "ingest": ("site", "log", "format", "csv", "timezone", "columns", "pseudonym_key_env", "qc", "end_activities"),
+    "fit": ("site", "areas", "default_area", "activity_resources", "resources", "class_priority", "key_events",
+            "targets", "arrival_model", "trend", "min_observations", "validate_from", "validate_until",
+            "warmup_days", "drain_days"),
+}
+
+
+def stage_config(cfg: dict, stage: str) -> dict:
+    """The part of a resolved site entry that ``stage`` depends on."""
+    return {k: cfg[k] for k in STAGE_KEYS[stage]}
+
 
 def rep_names(cfg: dict) -> list[int]:
     return list(range(int(cfg["replications"])))
@@ -104,7 +118,6 @@ def step_fit(cfg: dict, events: str | Path, model_out: str | Path, fit_out: str 
     from twinflow.hospital.fit import fit_site
 
     model, summary = fit_site(read_events(events), cfg)
-    model["seed"] = int(cfg["seed"])
     write_json(model_out, model, ndigits=12)
     write_json(fit_out, summary)
 
