@@ -15,6 +15,7 @@ include: "rules/simulate.smk"
 include: "rules/twin.smk"
 include: "rules/report.smk"
 include: "rules/cohort.smk"
+include: "rules/hospital.smk"
 
 
 report: "report/workflow.rst"
@@ -23,4 +24,5 @@ report: "report/workflow.rst"
 rule all:
     input:
         all_targets(),
+        hospital_targets(),
     default_target: True
