@@ -441,6 +441,39 @@ def test_a_bad_value_in_a_row_fails_that_patient_and_the_cohort_qc_says_so(demo_
         assert qc.loc[pid, "status"] == "failed" and msg in qc.loc[pid, "problem"]
 
 
+def test_images_that_cannot_support_the_model_stop_that_patients_twin(demo_run, tmp_path):
+    """A 2D image and a blank (constant) image stop their patient's twin with a named reason;
+    the good patient's twin is built beside them."""
+    wd = tmp_path
+    raw = wd / "raw"
+    raw.mkdir()
+    src = demo_run / "demo" / "data" / "ONC002"
+    flat = np.zeros((64, 64, 1), np.float32)
+    flat[20:30, 20:30, 0] = 100.0
+    nib.save(nib.Nifti1Image(flat, np.eye(4)), str(raw / "flat.nii.gz"))
+    nib.save(nib.Nifti1Image(np.zeros((32, 32, 16), np.float32), np.diag([2.0, 2.0, 2.0, 1.0])), str(raw / "blank.nii.gz"))
+    pats = "".join(f"{p}\toncology\tF\t50\t165\t60\n" for p in ("GOOD", "FLAT", "BLANK"))
+    (raw / "patients.tsv").write_text("patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n" + pats)
+    rows = []
+    for v, date in (("V1", "2024-01-01"), ("V2", "2024-02-12")):
+        rows += [f"GOOD\t{v}\t{date}\t{s}\t{src / v / (s + '.nrrd')}\n" for s in ("T1post", "FLAIR", "brain_mask")]
+        rows += [f"FLAT\t{v}\t{date}\tT1post\tflat.nii.gz\n", f"BLANK\t{v}\t{date}\tT1post\tblank.nii.gz\n"]
+    (raw / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n" + "".join(rows))
+    (raw / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+    cfg["oncology"]["simulate"] = {"horizon_days": 20, "arms": ["no_treatment"]}
+    write_config(wd, sheets="raw", generate=False, models={"oncology": cfg["oncology"]})
+    r = snakemake(wd, "--keep-going")
+    assert r.returncode != 0
+    err = r.stdout + r.stderr
+    assert "patient FLAT: flat.nii.gz: is a 2D image (size 64x64x1): the oncology twin needs 3D images" in err, err[-3000:]
+    assert "patient BLANK: blank.nii.gz: is empty (all 0): no contrast to segment a tumour from" in err
+    assert "Traceback" not in err
+    assert (wd / "out" / "GOOD" / "twin" / "twin.json").is_file()
+    for bad in ("FLAT", "BLANK"):
+        assert not (wd / "out" / bad / "twin").exists() and not (wd / "out" / bad / "segment").exists()
+
+
 def test_an_empty_cohort_stops_with_a_message(tmp_path):
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "patients.tsv").write_text("patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n")
