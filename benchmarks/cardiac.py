@@ -1,9 +1,15 @@
-"""Speed of the cardiac twin: one cycle, steady state (cold / warm), calibration, arms.
+"""Cardiac twin benchmarks: LV segmentation against expert contours, and model speed.
 
-    python benchmarks/cardiac.py [--repeat 3]
+    python benchmarks/cardiac.py [--part segmentation|speed|all] [--repeat 3] [--data DIR]
 
-Prints a Markdown table (best of ``--repeat`` wall and CPU times) and the machine.  Nothing
-here is asserted; quote the numbers with the machine they ran on.
+``segmentation``: every Sunnybrook patient in ``DIR/sunnybrook`` (default ``../shared/data``)
+is segmented with the one fixed parameter set and scored against its expert contours; one
+table row per patient (endocardial / epicardial Dice, ED/ES frames, EDV/ESV/EF on the
+expert's slices, whole-ventricle values, seconds).
+``speed``: one cycle, steady state (cold / warm), calibration, arms (best of ``--repeat``).
+
+Prints Markdown tables and the machine.  Nothing here is asserted; quote the numbers with
+the machine they ran on.
 """
 
 from __future__ import annotations
@@ -35,19 +41,66 @@ def timed(fn, repeat):
     return best_w, best_c, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+#: Sunnybrook cine folder -> expert contour folder (see ../shared/data/README.md)
+SUNNYBROOK = (("SCD0000101", "SC-HF-I-1"), ("SCD0000201", "SC-HF-I-2"), ("SCD0000301", "SC-HF-I-4"))
+
+
+def _machine() -> str:
+    return (f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def segmentation(data: Path) -> None:
+    from twinflow.segment.cardiac_eval import evaluate_patient
+
+    rows = []
+    for cine, contours in SUNNYBROOK:
+        d = data / "sunnybrook"
+        if not (d / cine).is_dir():
+            print(f"{d / cine}: not found, skipped")
+            continue
+        rows.append((contours, evaluate_patient(d / cine, d / contours)))
+    print(_machine())
+    print()
+    print("Matched slices (the slices the expert contoured at both ED and ES), expert -> automatic:\n")
+    print("| patient | images | Dice endo mean (min) | Dice epi | ED exp/auto | ES exp/auto | EDV ml exp/auto (Δ%) "
+          "| ESV ml exp/auto (Δ%) | EF % exp/auto (Δ) | EF at expert frames |")
+    print("|---|---:|---|---:|---|---|---|---|---|---:|")
+
+    def pct(a, e):
+        return 100.0 * (a - e) / e
+
+    for name, s in rows:
+        epi = s.get("mean_dice_epi")
+        print(f"| {name} | {s['n_images']} | {s['mean_dice_endo']:.3f} ({s['min_dice_endo']:.3f}) | "
+              f"{'-' if epi is None else f'{epi:.3f}'} | {s['expert_ed_frame']}/{s['auto_ed_frame']} | "
+              f"{s['expert_es_frame']}/{s['auto_es_frame']} | "
+              f"{s['expert_edv_ml']:.1f}/{s['auto_edv_ml']:.1f} ({pct(s['auto_edv_ml'], s['expert_edv_ml']):+.1f}) | "
+              f"{s['expert_esv_ml']:.1f}/{s['auto_esv_ml']:.1f} ({pct(s['auto_esv_ml'], s['expert_esv_ml']):+.1f}) | "
+              f"{s['expert_ef_percent']:.1f}/{s['auto_ef_percent']:.1f} "
+              f"({s['auto_ef_percent'] - s['expert_ef_percent']:+.1f}) | {s['auto_at_expert_frames_ef_percent']:.1f} |")
+    print("\nWhole ventricle (automatic, every slice where the LV was found) and time:\n")
+    print("| patient | slices (contoured) | slices found | EDV ml | ESV ml | EF % | LV mass g | read s | segment s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, s in rows:
+        w = s["whole_ventricle"]
+        mass = "-" if w["lv_mass_g"] is None else f"{w['lv_mass_g']:.0f}"
+        print(f"| {name} | {s['n_slices']} ({s['slices'][0]}-{s['slices'][-1]}) | "
+              f"{w['slices_used'][0]}-{w['slices_used'][-1]} | {w['edv_ml']:.1f} | {w['esv_ml']:.1f} | "
+              f"{w['ef_percent']:.1f} | {mass} | {s['seconds']['read']:.1f} | {s['seconds']['segment']:.1f} |")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+
+
+def speed(repeat: int) -> None:
     sp = synthetic_patient(DEFAULT_PARAMS.with_(**TRUTH), seed=0, noise=False)
     rows = []
 
     s = Circulation()
     x = s.initial_state(DEFAULT_PARAMS)
-    w, c, _ = timed(lambda: s._cycle(x, DEFAULT_PARAMS), args.repeat * 5)
+    w, c, _ = timed(lambda: s._cycle(x, DEFAULT_PARAMS), repeat * 5)
     rows.append(("one cardiac cycle (RK4, 200 steps)", w, c, "1 cycle"))
 
-    w, c, r = timed(lambda: Circulation().steady_state(DEFAULT_PARAMS), args.repeat)
+    w, c, r = timed(lambda: Circulation().steady_state(DEFAULT_PARAMS), repeat)
     rows.append(("steady state, cold start", w, c, f"{r.cycles} cycles"))
 
     warm = Circulation()
@@ -58,7 +111,7 @@ def main() -> None:
         k = next(step)
         f = 1.05 if k % 2 else 1 / 1.05
         return warm.steady_state(DEFAULT_PARAMS.with_(r_sys_mmhg_s_ml=DEFAULT_PARAMS.r_sys_mmhg_s_ml * f))
-    w, c, r = timed(nudged, args.repeat)
+    w, c, r = timed(nudged, repeat)
     rows.append(("steady state, warm start (R_sys changed by 5 %)", w, c, f"{r.cycles} cycles"))
 
     def cal(full):
@@ -68,20 +121,31 @@ def main() -> None:
 
     for full, label in ((True, "calibration EDV+ESV+SBP+DBP (4 params) + identifiability"),
                         (False, "calibration EDV+ESV (2 params) + identifiability")):
-        w, c, r = timed(lambda: cal(full), args.repeat)
+        w, c, r = timed(lambda: cal(full), repeat)
         rows.append((label, w, c, f"{r.n_model_evaluations} model evaluations, {r.n_cycles} cycles"))
 
-    w, c, r = timed(lambda: simulate_arms(DEFAULT_PARAMS, DEFAULT_ARMS, "Poor Metabolizer"), args.repeat)
+    w, c, r = timed(lambda: simulate_arms(DEFAULT_PARAMS, DEFAULT_ARMS, "Poor Metabolizer"), repeat)
     rows.append((f"{len(DEFAULT_ARMS)} arms x trough/peak (PK 7 days + 8 steady states)", w, c,
                  f"{len(r['table'])} rows"))
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(_machine())
     print(f"load average at end: {os.getloadavg()[0]:.2f}\n")
     print("| case | wall s (best) | CPU s (best) | work |")
     print("|---|---:|---:|---|")
     for label, w, c, note in rows:
         print(f"| {label} | {w:.4f} | {c:.4f} | {note} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("segmentation", "speed", "all"), default="all")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args = ap.parse_args()
+    if args.part in ("segmentation", "all"):
+        segmentation(args.data)
+    if args.part in ("speed", "all"):
+        speed(args.repeat)
 
 
 if __name__ == "__main__":
