@@ -9,7 +9,8 @@ the DICOM geometry, and compare
 * matched slices: EDV / ESV / EF by summation of discs over the slices the expert contoured
   at both ED and ES, expert against automatic (automatic frames and expert frames);
 * whole ventricle: the automatic EDV / ESV / EF over every slice where the LV was found
-  (there is no expert value for it: the experts contour a subset of the slices).
+  (there is no expert value for it: the experts contour a subset of the slices);
+* the QC record of :func:`twinflow.segment.cardiac_qc.qc_record` (per-slice confidence, flags).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def evaluate_patient(cine_dir: str | Path, contour_dir: str | Path, *, patient: 
     numbers = {(f.slice, f.phase): f.image_number for f in frames}
     score = cs.score_against_contours(seg, endo, epi, image_numbers=numbers)
     whole = cs.lv_function(seg)
+    from twinflow.segment.cardiac_qc import qc_record
+
+    qc = qc_record(seg, arr, whole)
     t3 = time.perf_counter()
     n = seg.n_phases
     score.update({
@@ -58,6 +62,7 @@ def evaluate_patient(cine_dir: str | Path, contour_dir: str | Path, *, patient: 
         "n_phases": n,
         "slice_spacing_mm": seg.spacing_mm[2],
         "whole_ventricle": whole,
+        "qc": qc,
         "ed_frame_distance": cyclic_frame_distance(seg.ed_frame, score["expert_ed_frame"], n),
         "es_frame_distance": cyclic_frame_distance(seg.es_frame, score["expert_es_frame"], n),
         "min_dice_endo": min(p["dice_endo"] for p in score["per_image"]),
