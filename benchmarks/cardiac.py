@@ -1,11 +1,16 @@
 """Cardiac twin benchmarks: LV segmentation against expert contours, and model speed.
 
-    python benchmarks/cardiac.py [--part segmentation|speed|all] [--repeat 3] [--data DIR]
+    python benchmarks/cardiac.py [--part segmentation|loo|speed|all] [--repeat 3] [--data DIR]
 
 ``segmentation``: every Sunnybrook patient in ``DIR/sunnybrook`` (default ``../shared/data``)
 is segmented with the one fixed parameter set and scored against its expert contours; one
 table row per patient (endocardial / epicardial Dice, ED/ES frames, EDV/ESV/EF on the
 expert's slices, whole-ventricle values, seconds).
+``loo``: leave-one-patient-out check of the three fitted boundary constants of the blood
+pool (``_MID_FRACTION``, ``_EDGE_MAX_MM``, ``_EDGE_FRACTION`` in ``twinflow.segment.cardiac``):
+each patient in turn is held out, the grid point with the smallest loss on the other two is
+chosen, and the held-out patient's numbers at that point are printed (slow: grid x patients
+segmentations).
 ``speed``: one cycle, steady state (cold / warm), calibration, arms (best of ``--repeat``).
 
 Prints Markdown tables and the machine.  Nothing here is asserted; quote the numbers with
@@ -79,16 +84,69 @@ def segmentation(data: Path) -> None:
               f"{s['expert_esv_ml']:.1f}/{s['auto_esv_ml']:.1f} ({pct(s['auto_esv_ml'], s['expert_esv_ml']):+.1f}) | "
               f"{s['expert_ef_percent']:.1f}/{s['auto_ef_percent']:.1f} "
               f"({s['auto_ef_percent'] - s['expert_ef_percent']:+.1f}) | {s['auto_at_expert_frames_ef_percent']:.1f} |")
-    print("\nWhole ventricle (automatic, every slice where the LV was found) and time:\n")
-    print("| patient | slices (contoured) | slices found | EDV ml | ESV ml | EF % | LV mass g | read s | segment s |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\nWhole ventricle (automatic, every slice where the LV was found), QC and time:\n")
+    print("| patient | slices (contoured) | slices found | ED/ES | EDV ml | ESV ml | EF % | LV mass g | QC plausible "
+          "(min slice confidence; flags) | read s | segment s |")
+    print("|---|---|---|---|---:|---:|---:|---:|---|---:|---:|")
     for name, s in rows:
         w = s["whole_ventricle"]
         mass = "-" if w["lv_mass_g"] is None else f"{w['lv_mass_g']:.0f}"
+        qc = s["qc"]
+        flags = ", ".join(f"{f['code']} {f['slices']}" for f in qc["flags"]) or "none"
         print(f"| {name} | {s['n_slices']} ({s['slices'][0]}-{s['slices'][-1]}) | "
-              f"{w['slices_used'][0]}-{w['slices_used'][-1]} | {w['edv_ml']:.1f} | {w['esv_ml']:.1f} | "
-              f"{w['ef_percent']:.1f} | {mass} | {s['seconds']['read']:.1f} | {s['seconds']['segment']:.1f} |")
+              f"{w['slices_used'][0]}-{w['slices_used'][-1]} | {w['ed_frame']}/{w['es_frame']} | {w['edv_ml']:.1f} | "
+              f"{w['esv_ml']:.1f} | {w['ef_percent']:.1f} | {mass} | {qc['plausible']} "
+              f"({qc['min_slice_confidence']:.2f}; {flags}) | {s['seconds']['read']:.1f} | "
+              f"{s['seconds']['segment']:.1f} |")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+
+
+#: grid of the fitted blood-pool boundary constants (name -> values); the shipped values are in it
+LOO_GRID = {"_MID_FRACTION": (0.4, 0.5), "_EDGE_MAX_MM": (0.0, 1.5, 3.0), "_EDGE_FRACTION": (0.2,)}
+
+
+def _loss(s: dict) -> float:
+    """Disagreement with the expert on one patient: Dice deficit (points), |EDV %|, |ESV %|, 2 |EF|."""
+    return (100.0 * (1.0 - s["mean_dice_endo"]) + abs(100.0 * (s["auto_edv_ml"] / s["expert_edv_ml"] - 1.0))
+            + abs(100.0 * (s["auto_esv_ml"] / s["expert_esv_ml"] - 1.0))
+            + 2.0 * abs(s["auto_ef_percent"] - s["expert_ef_percent"]))
+
+
+def loo(data: Path) -> None:
+    import itertools
+
+    from twinflow.segment import cardiac as cs
+    from twinflow.segment.cardiac_eval import evaluate_patient
+
+    d = data / "sunnybrook"
+    names = [c for _, c in SUNNYBROOK]
+    shipped = {k: getattr(cs, k) for k in LOO_GRID}
+    results = []
+    try:
+        for values in itertools.product(*LOO_GRID.values()):
+            point = dict(zip(LOO_GRID, values))
+            for k, v in point.items():
+                setattr(cs, k, v)
+            results.append((point, {c: evaluate_patient(d / cine, d / c) for cine, c in SUNNYBROOK}))
+    finally:
+        for k, v in shipped.items():
+            setattr(cs, k, v)
+    print(_machine())
+    print(f"\nshipped: {shipped}\n")
+    print("| grid point | " + " | ".join(f"loss {n}" for n in names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for point, res in results:
+        print(f"| {point} | " + " | ".join(f"{_loss(res[n]):.1f}" for n in names) + " |")
+    print("\nLeave one patient out (constants chosen on the other two):\n")
+    print("| held out | chosen | Dice endo | EDV Δ% | ESV Δ% | EF Δ points |")
+    print("|---|---|---:|---:|---:|---:|")
+    for held in names:
+        point, res = min(results, key=lambda r: sum(_loss(r[1][n]) for n in names if n != held))
+        s = res[held]
+        print(f"| {held} | {point} | {s['mean_dice_endo']:.3f} | "
+              f"{100 * (s['auto_edv_ml'] / s['expert_edv_ml'] - 1):+.1f} | "
+              f"{100 * (s['auto_esv_ml'] / s['expert_esv_ml'] - 1):+.1f} | "
+              f"{s['auto_ef_percent'] - s['expert_ef_percent']:+.1f} |")
 
 
 def speed(repeat: int) -> None:
@@ -138,12 +196,14 @@ def speed(repeat: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=("segmentation", "speed", "all"), default="all")
+    ap.add_argument("--part", choices=("segmentation", "loo", "speed", "all"), default="all")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = ap.parse_args()
     if args.part in ("segmentation", "all"):
         segmentation(args.data)
+    if args.part in ("loo", "all"):
+        loo(args.data)
     if args.part in ("speed", "all"):
         speed(args.repeat)
 

@@ -8,31 +8,40 @@ for a canonical (RAS) image the slice axis is the coarsest axis (see :func:`_sli
 
 Method (all thresholds relative to image statistics, all lengths in mm)
 ----------------------------------------------------------------------
-1. *Localisation.*  The heart moves: the temporal standard deviation, smoothed, peaks
-   over the ventricles.  In the central slices, bright (Otsu within a disc around that
-   peak) compact components are scored by roundness x solidity x surrounding temporal
-   variance x proximity; the LV blood pool is round and convex, the RV a crescent.
-2. *Blood pool* per (slice, phase): threshold at Otsu within a disc around the seed whose
-   radius follows the prior (neighbouring phase or slice); opening of 1.5 / 3 / 4.5 mm,
-   the first that keeps the pool <= 1.3 x the prior (cuts bridges to the RV / outflow
-   tract), dilated back inside the threshold; the component overlapping the prior, kept
-   within 4 mm (phase) / 6 mm (slice) of it; holes filled and convex hull taken
-   (papillary muscles and trabeculae inside the cavity, as in expert endocardial
-   contours).  Segmentation starts on the best central slice, runs over all phases
-   there, then propagates slice by slice towards apex and base with the neighbouring
-   slice at the same phase as prior.
-3. *Presence.*  A slice is accepted when, as the median over phases, at least 70 % of the
+1. *Localisation.*  In the central half of the stack, bright components of the time-averaged
+   image at several intensity levels (percentiles of the central field of view, so that no
+   single threshold has to separate blood from fat on every scanner) are scored by
+   roundness x solidity x wall coverage x sqrt(cardiac-frequency motion at the border) x a
+   weak prior for the centre of the field of view; each candidate adds the best score of a
+   nearby candidate in every other central slice (the LV is a tube through the stack).
+2. *Blood pool* per (slice, phase), given a seed and a prior mask: Otsu within a disc around
+   the seed, then re-thresholded at least midway between the blood level (median of the
+   pool) and the wall level (median of a 1.5-5 mm ring outside it), which is what separates
+   blood from myocardium when the field of view also holds lung and air; openings of
+   1.5 / 3 / 4.5 mm until the pool is <= 1.3 x the prior (cuts bridges to the RV / outflow
+   tract), dilated back inside the threshold; kept within 4 mm (phase) / 6 mm (slice) of the
+   prior; holes filled and convex hull taken.  The hull is then grown by at most 1.5 mm into
+   pixels brighter than wall + 0.2 x (blood - wall) and hulled again: Sunnybrook's experts
+   draw the endocardium on the compact myocardium, with papillary muscles and trabeculae in
+   the cavity (docs/cardiac-segmentation.md).  The start slice is tracked over all phases;
+   every other slice, going towards apex and base, starts at the neighbouring slice's
+   smallest pool and is tracked over the phases with the previous phase as prior, kept
+   within 6 mm of the neighbouring slice at the same phase.
+3. *Presence.*  A slice is accepted when, as the median over phases, at least 75 % of the
    rays from the pool centroid cross a wall (>= 4 mm darker than midway between blood and
    rim, starting within 6 mm of the border) and the pool is >= 8 % of the start slice's
-   area; propagation stops at the first rejected slice (apex cap; atria / valve planes,
-   whose walls are thin).
+   area; propagation stops at the first rejected slice.  At the base (the end of the stack
+   with the larger pools) a slice stays only while its pool area over the cycle correlates
+   (r >= 0.5) with the volume of the slices already accepted: atria fill while the ventricle
+   empties and the aortic root widens in systole.
 4. *Myocardium* by a radial search: along 90 rays from the pool centroid, the wall ends
    where the profile leaves the myocardial intensity band (bright: fat / RV blood; dark:
    lung / air); per-ray thicknesses are median-filtered over angle and clipped to
    [0.5, 2] x their median.
-5. *ED / ES* = phase of largest / smallest blood-pool volume.  Volumes by summation of
-   discs: area x true slice spacing (the distance between slice positions along the
-   normal, never SliceLocation).  LV mass = myocardial volume at ED x 1.05 g/ml.
+5. *ED / ES* = phase of largest / smallest blood-pool volume after cyclic [1, 2, 1] / 4
+   smoothing.  Volumes by summation of discs: area x true slice spacing (the distance
+   between slice positions along the normal, never SliceLocation).  LV mass = myocardial
+   volume at ED x 1.05 g/ml.
 """
 
 from __future__ import annotations
@@ -82,7 +91,6 @@ _MARGIN_SLICE_MM = 6.0  # ... of the neighbouring slice's pool
 _ROI_FACTOR = 1.8  # ROI radius = factor x equivalent radius of the prior mask + margin
 _ROI_MARGIN_MM = 12.0
 _APEX_AREA_FRACTION = 0.08  # below this fraction of the start slice's area -> apex reached
-_TEMPORAL = True
 _BASE_MIN_CORR = 0.5  # a basal slice's pool area must follow the ventricular volume over the cycle
 _RING_MIN_COVERAGE = 0.75  # median over phases of the fraction of the pool rimmed by a wall
 _RING_MIN_WALL_MM = 4.0  # a wall is at least this thick (LV myocardium; atrial walls are thinner)
@@ -475,7 +483,7 @@ def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardi
                 if not nb.any():
                     last = None
                     continue
-                if _TEMPORAL and last is not None:
+                if last is not None:
                     pool, lev = _segment_pool(arr[t, z], _centroid(last), last, _eq_radius_mm(last, px_area), px,
                                               margin_mm=_MARGIN_PHASE_MM, also_within=(nb, _MARGIN_SLICE_MM))
                 else:
