@@ -1,9 +1,20 @@
-"""Speed of the cardiac twin: one cycle, steady state (cold / warm), calibration, arms.
+"""Cardiac twin benchmarks: LV segmentation against expert contours, and model speed.
 
-    python benchmarks/cardiac.py [--repeat 3]
+    python benchmarks/cardiac.py [--part segmentation|loo|speed|all] [--repeat 3] [--data DIR]
 
-Prints a Markdown table (best of ``--repeat`` wall and CPU times) and the machine.  Nothing
-here is asserted; quote the numbers with the machine they ran on.
+``segmentation``: every Sunnybrook patient in ``DIR/sunnybrook`` (default ``../shared/data``)
+is segmented with the one fixed parameter set and scored against its expert contours; one
+table row per patient (endocardial / epicardial Dice, ED/ES frames, EDV/ESV/EF on the
+expert's slices, whole-ventricle values, seconds).
+``loo``: leave-one-patient-out check of the three fitted boundary constants of the blood
+pool (``_MID_FRACTION``, ``_EDGE_MAX_MM``, ``_EDGE_FRACTION`` in ``twinflow.segment.cardiac``):
+each patient in turn is held out, the grid point with the smallest loss on the other two is
+chosen, and the held-out patient's numbers at that point are printed (slow: grid x patients
+segmentations).
+``speed``: one cycle, steady state (cold / warm), calibration, arms (best of ``--repeat``).
+
+Prints Markdown tables and the machine.  Nothing here is asserted; quote the numbers with
+the machine they ran on.
 """
 
 from __future__ import annotations
@@ -35,19 +46,119 @@ def timed(fn, repeat):
     return best_w, best_c, out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+#: Sunnybrook cine folder -> expert contour folder (see ../shared/data/README.md)
+SUNNYBROOK = (("SCD0000101", "SC-HF-I-1"), ("SCD0000201", "SC-HF-I-2"), ("SCD0000301", "SC-HF-I-4"))
+
+
+def _machine() -> str:
+    return (f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def segmentation(data: Path) -> None:
+    from twinflow.segment.cardiac_eval import evaluate_patient
+
+    rows = []
+    for cine, contours in SUNNYBROOK:
+        d = data / "sunnybrook"
+        if not (d / cine).is_dir():
+            print(f"{d / cine}: not found, skipped")
+            continue
+        rows.append((contours, evaluate_patient(d / cine, d / contours)))
+    print(_machine())
+    print()
+    print("Matched slices (the slices the expert contoured at both ED and ES), expert -> automatic:\n")
+    print("| patient | images | Dice endo mean (min) | Dice epi | ED exp/auto | ES exp/auto | EDV ml exp/auto (Δ%) "
+          "| ESV ml exp/auto (Δ%) | EF % exp/auto (Δ) | EF at expert frames |")
+    print("|---|---:|---|---:|---|---|---|---|---|---:|")
+
+    def pct(a, e):
+        return 100.0 * (a - e) / e
+
+    for name, s in rows:
+        epi = s.get("mean_dice_epi")
+        print(f"| {name} | {s['n_images']} | {s['mean_dice_endo']:.3f} ({s['min_dice_endo']:.3f}) | "
+              f"{'-' if epi is None else f'{epi:.3f}'} | {s['expert_ed_frame']}/{s['auto_ed_frame']} | "
+              f"{s['expert_es_frame']}/{s['auto_es_frame']} | "
+              f"{s['expert_edv_ml']:.1f}/{s['auto_edv_ml']:.1f} ({pct(s['auto_edv_ml'], s['expert_edv_ml']):+.1f}) | "
+              f"{s['expert_esv_ml']:.1f}/{s['auto_esv_ml']:.1f} ({pct(s['auto_esv_ml'], s['expert_esv_ml']):+.1f}) | "
+              f"{s['expert_ef_percent']:.1f}/{s['auto_ef_percent']:.1f} "
+              f"({s['auto_ef_percent'] - s['expert_ef_percent']:+.1f}) | {s['auto_at_expert_frames_ef_percent']:.1f} |")
+    print("\nWhole ventricle (automatic, every slice where the LV was found), QC and time:\n")
+    print("| patient | slices (contoured) | slices found | ED/ES | EDV ml | ESV ml | EF % | LV mass g | QC plausible "
+          "(min slice confidence; flags) | read s | segment s |")
+    print("|---|---|---|---|---:|---:|---:|---:|---|---:|---:|")
+    for name, s in rows:
+        w = s["whole_ventricle"]
+        mass = "-" if w["lv_mass_g"] is None else f"{w['lv_mass_g']:.0f}"
+        qc = s["qc"]
+        flags = ", ".join(f"{f['code']} {f['slices']}" for f in qc["flags"]) or "none"
+        print(f"| {name} | {s['n_slices']} ({s['slices'][0]}-{s['slices'][-1]}) | "
+              f"{w['slices_used'][0]}-{w['slices_used'][-1]} | {w['ed_frame']}/{w['es_frame']} | {w['edv_ml']:.1f} | "
+              f"{w['esv_ml']:.1f} | {w['ef_percent']:.1f} | {mass} | {qc['plausible']} "
+              f"({qc['min_slice_confidence']:.2f}; {flags}) | {s['seconds']['read']:.1f} | "
+              f"{s['seconds']['segment']:.1f} |")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+
+
+#: grid of the fitted blood-pool boundary constants (name -> values); the shipped values are in it
+LOO_GRID = {"_MID_FRACTION": (0.4, 0.5), "_EDGE_MAX_MM": (0.0, 1.5, 3.0), "_EDGE_FRACTION": (0.2,)}
+
+
+def _loss(s: dict) -> float:
+    """Disagreement with the expert on one patient: Dice deficit (points), |EDV %|, |ESV %|, 2 |EF|."""
+    return (100.0 * (1.0 - s["mean_dice_endo"]) + abs(100.0 * (s["auto_edv_ml"] / s["expert_edv_ml"] - 1.0))
+            + abs(100.0 * (s["auto_esv_ml"] / s["expert_esv_ml"] - 1.0))
+            + 2.0 * abs(s["auto_ef_percent"] - s["expert_ef_percent"]))
+
+
+def loo(data: Path) -> None:
+    import itertools
+
+    from twinflow.segment import cardiac as cs
+    from twinflow.segment.cardiac_eval import evaluate_patient
+
+    d = data / "sunnybrook"
+    names = [c for _, c in SUNNYBROOK]
+    shipped = {k: getattr(cs, k) for k in LOO_GRID}
+    results = []
+    try:
+        for values in itertools.product(*LOO_GRID.values()):
+            point = dict(zip(LOO_GRID, values))
+            for k, v in point.items():
+                setattr(cs, k, v)
+            results.append((point, {c: evaluate_patient(d / cine, d / c) for cine, c in SUNNYBROOK}))
+    finally:
+        for k, v in shipped.items():
+            setattr(cs, k, v)
+    print(_machine())
+    print(f"\nshipped: {shipped}\n")
+    print("| grid point | " + " | ".join(f"loss {n}" for n in names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for point, res in results:
+        print(f"| {point} | " + " | ".join(f"{_loss(res[n]):.1f}" for n in names) + " |")
+    print("\nLeave one patient out (constants chosen on the other two):\n")
+    print("| held out | chosen | Dice endo | EDV Δ% | ESV Δ% | EF Δ points |")
+    print("|---|---|---:|---:|---:|---:|")
+    for held in names:
+        point, res = min(results, key=lambda r: sum(_loss(r[1][n]) for n in names if n != held))
+        s = res[held]
+        print(f"| {held} | {point} | {s['mean_dice_endo']:.3f} | "
+              f"{100 * (s['auto_edv_ml'] / s['expert_edv_ml'] - 1):+.1f} | "
+              f"{100 * (s['auto_esv_ml'] / s['expert_esv_ml'] - 1):+.1f} | "
+              f"{s['auto_ef_percent'] - s['expert_ef_percent']:+.1f} |")
+
+
+def speed(repeat: int) -> None:
     sp = synthetic_patient(DEFAULT_PARAMS.with_(**TRUTH), seed=0, noise=False)
     rows = []
 
     s = Circulation()
     x = s.initial_state(DEFAULT_PARAMS)
-    w, c, _ = timed(lambda: s._cycle(x, DEFAULT_PARAMS), args.repeat * 5)
+    w, c, _ = timed(lambda: s._cycle(x, DEFAULT_PARAMS), repeat * 5)
     rows.append(("one cardiac cycle (RK4, 200 steps)", w, c, "1 cycle"))
 
-    w, c, r = timed(lambda: Circulation().steady_state(DEFAULT_PARAMS), args.repeat)
+    w, c, r = timed(lambda: Circulation().steady_state(DEFAULT_PARAMS), repeat)
     rows.append(("steady state, cold start", w, c, f"{r.cycles} cycles"))
 
     warm = Circulation()
@@ -58,7 +169,7 @@ def main() -> None:
         k = next(step)
         f = 1.05 if k % 2 else 1 / 1.05
         return warm.steady_state(DEFAULT_PARAMS.with_(r_sys_mmhg_s_ml=DEFAULT_PARAMS.r_sys_mmhg_s_ml * f))
-    w, c, r = timed(nudged, args.repeat)
+    w, c, r = timed(nudged, repeat)
     rows.append(("steady state, warm start (R_sys changed by 5 %)", w, c, f"{r.cycles} cycles"))
 
     def cal(full):
@@ -68,20 +179,33 @@ def main() -> None:
 
     for full, label in ((True, "calibration EDV+ESV+SBP+DBP (4 params) + identifiability"),
                         (False, "calibration EDV+ESV (2 params) + identifiability")):
-        w, c, r = timed(lambda: cal(full), args.repeat)
+        w, c, r = timed(lambda: cal(full), repeat)
         rows.append((label, w, c, f"{r.n_model_evaluations} model evaluations, {r.n_cycles} cycles"))
 
-    w, c, r = timed(lambda: simulate_arms(DEFAULT_PARAMS, DEFAULT_ARMS, "Poor Metabolizer"), args.repeat)
+    w, c, r = timed(lambda: simulate_arms(DEFAULT_PARAMS, DEFAULT_ARMS, "Poor Metabolizer"), repeat)
     rows.append((f"{len(DEFAULT_ARMS)} arms x trough/peak (PK 7 days + 8 steady states)", w, c,
                  f"{len(r['table'])} rows"))
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} logical CPUs, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    print(_machine())
     print(f"load average at end: {os.getloadavg()[0]:.2f}\n")
     print("| case | wall s (best) | CPU s (best) | work |")
     print("|---|---:|---:|---|")
     for label, w, c, note in rows:
         print(f"| {label} | {w:.4f} | {c:.4f} | {note} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("segmentation", "loo", "speed", "all"), default="all")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args = ap.parse_args()
+    if args.part in ("segmentation", "all"):
+        segmentation(args.data)
+    if args.part in ("loo", "all"):
+        loo(args.data)
+    if args.part in ("speed", "all"):
+        speed(args.repeat)
 
 
 if __name__ == "__main__":

@@ -8,31 +8,40 @@ for a canonical (RAS) image the slice axis is the coarsest axis (see :func:`_sli
 
 Method (all thresholds relative to image statistics, all lengths in mm)
 ----------------------------------------------------------------------
-1. *Localisation.*  The heart moves: the temporal standard deviation, smoothed, peaks
-   over the ventricles.  In the central slices, bright (Otsu within a disc around that
-   peak) compact components are scored by roundness x solidity x surrounding temporal
-   variance x proximity; the LV blood pool is round and convex, the RV a crescent.
-2. *Blood pool* per (slice, phase): threshold at Otsu within a disc around the seed whose
-   radius follows the prior (neighbouring phase or slice); opening of 1.5 / 3 / 4.5 mm,
-   the first that keeps the pool <= 1.3 x the prior (cuts bridges to the RV / outflow
-   tract), dilated back inside the threshold; the component overlapping the prior, kept
-   within 4 mm (phase) / 6 mm (slice) of it; holes filled and convex hull taken
-   (papillary muscles and trabeculae inside the cavity, as in expert endocardial
-   contours).  Segmentation starts on the best central slice, runs over all phases
-   there, then propagates slice by slice towards apex and base with the neighbouring
-   slice at the same phase as prior.
-3. *Presence.*  A slice is accepted when, as the median over phases, at least 70 % of the
+1. *Localisation.*  In the central half of the stack, bright components of the time-averaged
+   image at several intensity levels (percentiles of the central field of view, so that no
+   single threshold has to separate blood from fat on every scanner) are scored by
+   roundness x solidity x wall coverage x sqrt(cardiac-frequency motion at the border) x a
+   weak prior for the centre of the field of view; each candidate adds the best score of a
+   nearby candidate in every other central slice (the LV is a tube through the stack).
+2. *Blood pool* per (slice, phase), given a seed and a prior mask: Otsu within a disc around
+   the seed, then re-thresholded at least midway between the blood level (median of the
+   pool) and the wall level (median of a 1.5-5 mm ring outside it), which is what separates
+   blood from myocardium when the field of view also holds lung and air; openings of
+   1.5 / 3 / 4.5 mm until the pool is <= 1.3 x the prior (cuts bridges to the RV / outflow
+   tract), dilated back inside the threshold; kept within 4 mm (phase) / 6 mm (slice) of the
+   prior; holes filled and convex hull taken.  The hull is then grown by at most 1.5 mm into
+   pixels brighter than wall + 0.2 x (blood - wall) and hulled again: Sunnybrook's experts
+   draw the endocardium on the compact myocardium, with papillary muscles and trabeculae in
+   the cavity (docs/cardiac-segmentation.md).  The start slice is tracked over all phases;
+   every other slice, going towards apex and base, starts at the neighbouring slice's
+   smallest pool and is tracked over the phases with the previous phase as prior, kept
+   within 6 mm of the neighbouring slice at the same phase.
+3. *Presence.*  A slice is accepted when, as the median over phases, at least 75 % of the
    rays from the pool centroid cross a wall (>= 4 mm darker than midway between blood and
    rim, starting within 6 mm of the border) and the pool is >= 8 % of the start slice's
-   area; propagation stops at the first rejected slice (apex cap; atria / valve planes,
-   whose walls are thin).
+   area; propagation stops at the first rejected slice.  At the base (the end of the stack
+   with the larger pools) a slice stays only while its pool area over the cycle correlates
+   (r >= 0.5) with the volume of the slices already accepted: atria fill while the ventricle
+   empties and the aortic root widens in systole.
 4. *Myocardium* by a radial search: along 90 rays from the pool centroid, the wall ends
    where the profile leaves the myocardial intensity band (bright: fat / RV blood; dark:
    lung / air); per-ray thicknesses are median-filtered over angle and clipped to
    [0.5, 2] x their median.
-5. *ED / ES* = phase of largest / smallest blood-pool volume.  Volumes by summation of
-   discs: area x true slice spacing (the distance between slice positions along the
-   normal, never SliceLocation).  LV mass = myocardial volume at ED x 1.05 g/ml.
+5. *ED / ES* = phase of largest / smallest blood-pool volume after cyclic [1, 2, 1] / 4
+   smoothing.  Volumes by summation of discs: area x true slice spacing (the distance
+   between slice positions along the normal, never SliceLocation).  LV mass = myocardial
+   volume at ED x 1.05 g/ml.
 """
 
 from __future__ import annotations
@@ -68,11 +77,13 @@ __all__ = [
 MYOCARDIUM_DENSITY_G_ML = 1.05
 
 # --- constants (lengths in mm, the rest dimensionless / relative to image statistics)
-_LOC_SEARCH_RADIUS_MM = 70.0  # disc around the motion peak searched for the LV
-_LOC_SMOOTH_MM = 8.0  # smoothing of the temporal-SD map
-_MIN_POOL_AREA_MM2 = 60.0  # smallest blood pool accepted in a central slice
+_LOC_FOV_FRACTION = 0.35  # LV candidates are searched within this fraction of the FOV from its centre
+_LOC_PRIOR_FRACTION = 0.25  # ... and weighted by exp(-(distance / (this x FOV))^2)
+_LOC_PERCENTILES = (75, 80, 85, 90, 94, 97)  # intensity levels tried for the time-averaged image
+_LOC_OPEN_MM = 2.0  # opening that cuts thin bridges between bright components
+_LOC_TUBE_MM = 15.0  # candidates in other slices closer than this support each other
+_MIN_POOL_AREA_MM2 = 300.0  # smallest (time-averaged) blood pool accepted in a central slice
 _MAX_POOL_AREA_MM2 = 8000.0  # largest (~10 cm diameter)
-_OPEN_RADIUS_MM = 1.5  # opening that cuts thin bridges to neighbouring bright structures
 _OPEN_RADII_MM = (1.5, 3.0, 4.5)  # tried in turn until the pool is plausible w.r.t. its prior
 _GROWTH_OPEN = 1.3  # a pool larger than this x its prior triggers a larger opening
 _MARGIN_PHASE_MM = 4.0  # pool stays within this distance of the previous phase's pool
@@ -80,9 +91,16 @@ _MARGIN_SLICE_MM = 6.0  # ... of the neighbouring slice's pool
 _ROI_FACTOR = 1.8  # ROI radius = factor x equivalent radius of the prior mask + margin
 _ROI_MARGIN_MM = 12.0
 _APEX_AREA_FRACTION = 0.08  # below this fraction of the start slice's area -> apex reached
-_RING_MIN_COVERAGE = 0.7  # median over phases of the fraction of the pool rimmed by a wall
+_BASE_MIN_CORR = 0.5  # a basal slice's pool area must follow the ventricular volume over the cycle
+_RING_MIN_COVERAGE = 0.75  # median over phases of the fraction of the pool rimmed by a wall
 _RING_MIN_WALL_MM = 4.0  # a wall is at least this thick (LV myocardium; atrial walls are thinner)
 _RING_SEARCH_MM = 6.0  # ... and starts within this distance of the pool border
+_WALL_RING_MM = (1.5, 5.0)  # the wall level is measured in this ring outside the mid-level pool
+_WALL_PERCENTILE = 50  # ... as this percentile
+_MID_FRACTION = 0.5  # the pool is thresholded at least at wall + this x (blood - wall)
+_LEVEL_PASSES = 1  # re-thresholds after measuring blood and wall levels around the first pool
+_EDGE_FRACTION = 0.2  # endocardium where the intensity falls to wall + this x (blood - wall)
+_EDGE_MAX_MM = 1.5  # ... searched at most this far outside the mid-level pool
 _N_RAYS = 90
 _MAX_WALL_MM = 25.0
 _MIN_WALL_MM = 2.0
@@ -249,63 +267,77 @@ class _Candidate:
     area_mm2: float
 
 
+def _shape_features(comp: np.ndarray, spacing: tuple[float, float, float]) -> tuple[np.ndarray, float, float]:
+    """Filled component, roundness (minor / major axis) and solidity (area / convex hull area)."""
+    filled = ndi.binary_fill_holes(comp)
+    hull = _convex_hull(filled)
+    solidity = float(filled.sum()) / max(int(hull.sum()), 1)
+    idx = np.argwhere(filled).astype(float) * [spacing[0], spacing[1]]
+    ev = np.sort(np.linalg.eigvalsh(np.cov(idx.T))) if len(idx) > 2 else np.array([0.0, 1.0])
+    return filled, math.sqrt(max(ev[0], 1e-9) / max(ev[1], 1e-9)), solidity
+
+
 def _locate_lv(arr: np.ndarray, spacing: tuple[float, float, float]) -> _Candidate:
+    """Slice, centre and area of the LV blood pool in the middle of the stack.
+
+    Candidates are bright components of the time-averaged image of each central slice at
+    several intensity levels (percentiles of the central field of view), so that no single
+    threshold has to separate blood from fat on every scanner.  Each is scored by roundness,
+    solidity, the fraction of its border rimmed by a wall, the cardiac-frequency motion at
+    its border (first temporal harmonic, relative to the slice's) and a weak prior that the
+    heart is near the centre of the field of view (where a cardiac scan is planned).  The LV
+    is a tube through the stack: a candidate adds the best score of a nearby candidate in
+    every other central slice.
+    """
     T, Z, R, C = arr.shape
     px = math.sqrt(spacing[0] * spacing[1])
-    sd = arr.std(axis=0)  # [Z, R, C]
+    px_area = spacing[0] * spacing[1]
+    h1 = np.abs(np.fft.rfft(arr, axis=0)[1]) / T if T > 2 else arr.std(axis=0)  # [Z, R, C]
+    mean_img = arr.mean(axis=0)
+    yy, xx = np.mgrid[0:R, 0:C]
+    d_centre = np.hypot((yy - (R - 1) / 2) * spacing[0], (xx - (C - 1) / 2) * spacing[1])
+    fov = min(R * spacing[0], C * spacing[1])
+    central_fov = d_centre <= _LOC_FOV_FRACTION * fov
     z_lo, z_hi = int(round(0.25 * (Z - 1))), int(round(0.75 * (Z - 1)))
     central = list(range(z_lo, z_hi + 1)) or list(range(Z))
-    motion = ndi.gaussian_filter(sd[central].mean(axis=0), _LOC_SMOOTH_MM / px)
-    pr, pc = np.unravel_index(int(np.argmax(motion)), motion.shape)
-    yy, xx = np.mgrid[0:R, 0:C]
-    dist_mm = np.hypot((yy - pr) * spacing[0], (xx - pc) * spacing[1])
-    roi = dist_mm <= _LOC_SEARCH_RADIUS_MM
-    mean_img = arr.mean(axis=0)
     cands: list[_Candidate] = []
     for z in central:
         im = ndi.gaussian_filter(mean_img[z], 0.7)
-        thr = _otsu(im[roi])
-        bright = (im > thr) & roi
-        bright = ndi.binary_opening(bright, _disk(_OPEN_RADIUS_MM / px))
-        lab, n = ndi.label(bright)
-        sd_z = ndi.gaussian_filter(sd[z], 1.0)
-        for k in range(1, n + 1):
-            comp = lab == k
-            area = comp.sum() * spacing[0] * spacing[1]
-            if not (_MIN_POOL_AREA_MM2 <= area <= _MAX_POOL_AREA_MM2):
-                continue
-            filled = ndi.binary_fill_holes(comp)
-            hull = _convex_hull(filled)
-            solidity = filled.sum() / max(hull.sum(), 1)
-            idx = np.argwhere(filled).astype(float)
-            cov = np.cov((idx * [spacing[0], spacing[1]]).T)
-            ev = np.sort(np.linalg.eigvalsh(cov))
-            roundness = math.sqrt(max(ev[0], 1e-9) / max(ev[1], 1e-9))
-            band = ndi.binary_dilation(filled, _disk(4.0 / px)) & ~ndi.binary_erosion(filled, _disk(2.0 / px))
-            motion_score = float(sd_z[band].mean())
-            cr, cc = _centroid(filled)
-            d = math.hypot((cr - pr) * spacing[0], (cc - pc) * spacing[1])
-            prox = math.exp(-((d / _LOC_SEARCH_RADIUS_MM) ** 2))
-            ring = ndi.binary_dilation(filled, _disk(5.0 / px)) & ~filled
-            cov = _ring_coverage(im, filled, px, float(np.median(im[filled])), float(np.median(im[ring])))
-            score = roundness**2 * solidity**2 * cov**2 * motion_score * prox
-            cands.append(_Candidate(z, (cr, cc), float(score), float(area)))
+        hz = ndi.gaussian_filter(h1[z], 1.0)
+        h_ref = float(np.percentile(hz[central_fov], 99)) or 1.0
+        for q in _LOC_PERCENTILES:
+            bright = ndi.binary_opening(im > np.percentile(im[central_fov], q), _disk(_LOC_OPEN_MM / px))
+            lab, n = ndi.label(bright)
+            for k in range(1, n + 1):
+                comp = lab == k
+                area = comp.sum() * px_area
+                if not (_MIN_POOL_AREA_MM2 <= area <= _MAX_POOL_AREA_MM2):
+                    continue
+                cr, cc = _centroid(comp)
+                if not central_fov[int(round(cr)), int(round(cc))]:
+                    continue
+                filled, roundness, solidity = _shape_features(comp, spacing)
+                if roundness < 0.5 or solidity < 0.75:
+                    continue
+                band = ndi.binary_dilation(filled, _disk(4.0 / px)) & ~ndi.binary_erosion(filled, _disk(2.0 / px))
+                motion = min(float(hz[band].mean()) / h_ref, 1.0)
+                ring = ndi.binary_dilation(filled, _disk(5.0 / px)) & ~filled
+                cov = _ring_coverage(im, filled, px, float(np.median(im[filled])), float(np.median(im[ring])))
+                prox = math.exp(-((d_centre[int(round(cr)), int(round(cc))] / (_LOC_PRIOR_FRACTION * fov)) ** 2))
+                score = roundness**2 * solidity**2 * cov**2 * math.sqrt(motion) * prox
+                cands.append(_Candidate(z, (cr, cc), float(score), float(filled.sum() * px_area)))
     if not cands:
         raise ValueError("no left-ventricular blood pool candidate found (no bright, round, moving structure)")
-    # the LV is a tube through the stack: add the best score of a nearby candidate in every other slice
+
     def support(c: _Candidate) -> float:
-        r_mm = math.sqrt(c.area_mm2 / math.pi)
-        total = c.score
+        total = 0.0
         for z in central:
-            if z == c.slice:
-                continue
             near = [o.score for o in cands if o.slice == z and math.hypot(
-                (o.centre[0] - c.centre[0]) * spacing[0], (o.centre[1] - c.centre[1]) * spacing[1]) < r_mm]
+                (o.centre[0] - c.centre[0]) * spacing[0], (o.centre[1] - c.centre[1]) * spacing[1]) < _LOC_TUBE_MM]
             total += max(near, default=0.0)
         return total
 
-    best = max(cands, key=lambda c: (support(c), c.score))
-    return best
+    return max(cands, key=lambda c: (support(c), c.score, -c.slice))
 
 
 # ----------------------------------------------------------------------- blood pool
@@ -319,6 +351,7 @@ def _segment_pool(
     px_mm: float,
     *,
     margin_mm: float | None = None,
+    also_within: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Blood pool of one image given a seed (row, col) and an optional prior mask.
 
@@ -332,14 +365,46 @@ def _segment_pool(
     radius_px = (_ROI_FACTOR * prior_radius_mm + _ROI_MARGIN_MM) / px_mm
     yy, xx = np.mgrid[0:R, 0:C]
     roi = np.hypot(yy - seed[0], xx - seed[1]) <= radius_px
-    thr = _otsu(sm[roi])
-    cand = (sm > thr) & roi
     core_prior = None
     if prior is not None and prior.any():
         core_prior = ndi.binary_erosion(prior, _disk(2.0 / px_mm))
         if not core_prior.any():
             core_prior = prior
     seed_i = (int(round(min(max(seed[0], 0), R - 1))), int(round(min(max(seed[1], 0), C - 1))))
+    otsu = _otsu(sm[roi])
+    thr = otsu
+    info: dict[str, float] = {"threshold": thr}
+    comp = np.zeros_like(roi)
+    for _ in range(1 + _LEVEL_PASSES):
+        cand = sm > thr
+        if also_within is not None:
+            cand &= ndi.binary_dilation(also_within[0], _disk(also_within[1] / px_mm))
+        comp = _pool_component(cand, roi, prior, core_prior, seed_i, px_mm, margin_mm)
+        if not comp.any():
+            return comp, info
+        core = _convex_hull(comp)
+        blood_level = float(np.median(sm[comp]))
+        wall_ring = (ndi.binary_dilation(core, _disk(_WALL_RING_MM[1] / px_mm))
+                     & ~ndi.binary_dilation(core, _disk(_WALL_RING_MM[0] / px_mm)) & roi)
+        wall_level = float(np.percentile(sm[wall_ring], _WALL_PERCENTILE)) if wall_ring.any() else otsu
+        info = {"threshold": thr, "blood_level": blood_level, "wall_level": wall_level}
+        mid = wall_level + _MID_FRACTION * (blood_level - wall_level)
+        if mid <= thr + 1e-6 * abs(thr):
+            break
+        thr = mid
+    ring = ndi.binary_dilation(core, _disk(5.0 / px_mm)) & ~core & roi
+    info["ring_level"] = float(np.median(sm[ring])) if ring.any() else otsu
+    pool = _extend_to_wall(sm, core, wall_level + _EDGE_FRACTION * (blood_level - wall_level),
+                           int(round(_EDGE_MAX_MM / px_mm)))
+    return pool, info
+
+
+def _pool_component(cand: np.ndarray, roi: np.ndarray, prior: np.ndarray | None, core_prior: np.ndarray | None,
+                    seed_i: tuple[int, int], px_mm: float, margin_mm: float | None) -> np.ndarray:
+    """The thresholded component that is the pool: openings of growing radius cut bridges
+    until the pool is no more than ``_GROWTH_OPEN`` x the prior; dilated back inside the
+    threshold; kept within ``margin_mm`` of the prior; holes filled."""
+    cand = cand & roi
     comp = np.zeros_like(cand)
     for r_mm in _OPEN_RADII_MM:
         opened = ndi.binary_opening(cand, _disk(r_mm / px_mm))
@@ -353,14 +418,22 @@ def _segment_pool(
     if margin_mm is not None and prior is not None and prior.any() and comp.any():
         comp &= ndi.binary_dilation(prior, _disk(margin_mm / px_mm))
         comp = _largest_overlap_component(comp, core_prior, seed_i)
-    if not comp.any():
-        return comp, {"threshold": thr}
-    comp = ndi.binary_fill_holes(comp)
-    pool = _convex_hull(comp)
-    blood_level = float(np.median(sm[comp]))
-    ring = ndi.binary_dilation(pool, _disk(5.0 / px_mm)) & ~pool & roi
-    dark_level = float(np.median(sm[ring])) if ring.any() else thr
-    return pool, {"threshold": thr, "blood_level": blood_level, "ring_level": dark_level}
+    return ndi.binary_fill_holes(comp) if comp.any() else comp
+
+
+def _extend_to_wall(sm: np.ndarray, core: np.ndarray, edge_level: float, steps: int) -> np.ndarray:
+    """Grow ``core`` by up to ``steps`` pixels into pixels brighter than ``edge_level``, then fill
+    and take the convex hull: the expert endocardium lies on the compact myocardium, outside
+    the partial-volume rim and the trabeculae that a mid-level threshold leaves out."""
+    grown = core
+    allowed = sm > edge_level
+    cross = ndi.generate_binary_structure(2, 1)
+    for _ in range(max(steps, 0)):
+        nxt = grown | (ndi.binary_dilation(grown, cross) & allowed)
+        if nxt.sum() == grown.sum():
+            break
+        grown = nxt
+    return _convex_hull(ndi.binary_fill_holes(grown))
 
 
 def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardium: bool = True) -> CardiacSegmentation:
@@ -403,13 +476,21 @@ def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardi
             zp = z - direction
             pools: dict[int, np.ndarray] = {}
             cover: list[float] = []
-            for t in range(T):
-                prev = blood[t, zp]
-                if not prev.any():
+            t_first = int(np.argmin(np.where(present[:, zp], blood[:, zp].sum(axis=(1, 2)), np.inf)))
+            last: np.ndarray | None = None
+            for t in [(t_first + k) % T for k in range(T)]:
+                nb = blood[t, zp]
+                if not nb.any():
+                    last = None
                     continue
-                pool, lev = _segment_pool(arr[t, z], _centroid(prev), prev, _eq_radius_mm(prev, px_area), px,
-                                          margin_mm=_MARGIN_SLICE_MM)
+                if last is not None:
+                    pool, lev = _segment_pool(arr[t, z], _centroid(last), last, _eq_radius_mm(last, px_area), px,
+                                              margin_mm=_MARGIN_PHASE_MM, also_within=(nb, _MARGIN_SLICE_MM))
+                else:
+                    pool, lev = _segment_pool(arr[t, z], _centroid(nb), nb, _eq_radius_mm(nb, px_area), px,
+                                              margin_mm=_MARGIN_SLICE_MM)
                 area = pool.sum() * px_area
+                last = None
                 if not pool.any() or area < _APEX_AREA_FRACTION * max(start_area[t], 1.0):
                     cover.append(0.0)
                     continue
@@ -419,6 +500,7 @@ def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardi
                 cover.append(_ring_coverage(ndi.gaussian_filter(arr[t, z], 0.7), pool, px,
                                             lev["blood_level"], lev["ring_level"]))
                 pools[t] = pool
+                last = pool
             med = float(np.median(cover)) if cover else 0.0
             if med < _RING_MIN_COVERAGE:
                 notes.append(f"slice {z}: no LV (median wall coverage {med:.2f}); stop towards "
@@ -429,9 +511,8 @@ def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardi
                 present[t, z] = True
             z += direction
 
-    vol = blood.sum(axis=(1, 2, 3))
-    ed = int(np.argmax(vol))
-    es = int(np.argmin(np.where(vol > 0, vol, vol.max() + 1)))
+    _trim_base(blood, present, z0, notes)
+    ed, es = _ed_es_frames(blood.sum(axis=(1, 2, 3)).astype(float))
     myo = np.zeros_like(blood)
     if with_myocardium:
         for t in sorted({ed, es}):
@@ -450,6 +531,54 @@ def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardi
         start_slice=z0,
         notes=notes,
     )
+
+
+def _ed_es_frames(volume: np.ndarray) -> tuple[int, int]:
+    """ED / ES = largest / smallest volume after cyclic [1, 2, 1] / 4 smoothing over the phases.
+
+    Near ED and ES the volume curve is flat to within a few per cent over several frames;
+    the smoothing takes the middle of such a plateau rather than whichever frame segmentation
+    noise lifts by a millilitre."""
+    v = np.asarray(volume, dtype=float)
+    if len(v) >= 3:
+        v = 0.25 * np.roll(v, 1) + 0.5 * v + 0.25 * np.roll(v, -1)
+    ed = int(np.argmax(v))
+    es = int(np.argmin(np.where(np.asarray(volume) > 0, v, v.max() + 1)))
+    return ed, es
+
+
+def _trim_base(blood: np.ndarray, present: np.ndarray, z0: int, notes: list[str]) -> None:
+    """Remove slices above the valve plane, in place.
+
+    The base is the end of the stack whose outermost LV slice is larger at its largest phase
+    (the ventricle narrows towards the apex).  Going from the start slice towards the base,
+    a slice belongs to the ventricle only while its blood-pool area over the cycle rises and
+    falls with the volume of the slices already accepted (correlation >= ``_BASE_MIN_CORR``):
+    an atrium fills while the ventricle empties and the aortic root widens in systole, so
+    their areas run against the ventricular volume even where a ring of tissue surrounds them.
+    """
+    T, Z = present.shape
+    found = [z for z in range(Z) if present[:, z].any()]
+    if len(found) < 3 or T < 3:
+        return
+    lo, hi = found[0], found[-1]
+    area = blood.sum(axis=(2, 3)).astype(float)  # [T, Z]
+    direction = +1 if area[:, hi].max() >= area[:, lo].max() else -1
+    accepted = area[:, z0].copy()
+    z = z0 + direction
+    while 0 <= z < Z and present[:, z].any():
+        a = area[:, z]
+        corr = float(np.corrcoef(a, accepted)[0, 1]) if a.std() > 0 and accepted.std() > 0 else 0.0
+        if corr < _BASE_MIN_CORR:
+            cut = list(range(z, Z)) if direction > 0 else list(range(0, z + 1))
+            cut = [c for c in cut if present[:, c].any()]
+            notes.append(f"slice{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))}: above the valve plane "
+                         f"(blood-pool area against the ventricular volume: correlation {corr:.2f})")
+            blood[:, cut] = False
+            present[:, cut] = False
+            return
+        accepted += a
+        z += direction
 
 
 # ----------------------------------------------------------------------- myocardium

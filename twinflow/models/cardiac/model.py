@@ -88,7 +88,8 @@ class CardiacTwin(TwinModel):
     config_schema = schema_beside(__file__, "config.schema.yaml")
     results_schema = schema_beside(__file__, "results.schema.yaml")
     stage_modules = {
-        "segment": ("twinflow.segment.cardiac", "twinflow.io.contours", "twinflow.io.imaging"),
+        "segment": ("twinflow.segment.cardiac", "twinflow.segment.cardiac_qc", "twinflow.io.contours",
+                    "twinflow.io.imaging"),
         "estimate": ("twinflow.models.cardiac.calibrate",),
         "simulate": ("twinflow.models.cardiac.arms",),
         "twin": ("twinflow.models.cardiac.arms",),
@@ -104,6 +105,7 @@ class CardiacTwin(TwinModel):
         import SimpleITK as sitk
         from twinflow.io.imaging import read_image_with_info, write_nifti
         from twinflow.segment import cardiac as cs
+        from twinflow.segment.cardiac_qc import qc_record
 
         row = ctx.series_of(visit)["CINE_SAX"]
         contours = _contour_dir(row)
@@ -122,6 +124,7 @@ class CardiacTwin(TwinModel):
                 seg.frame_interval_ms = dt * {"sec": 1000.0, "msec": 1.0, "usec": 1e-3}.get(unit, float("nan"))
         image = cs.cine_array(cine, seg.slice_axis)
         auto_fn = cs.lv_function(seg)
+        auto_qc = qc_record(seg, image, auto_fn)
         score, expert, source = None, None, "automatic"
         if contours is not None:
             from twinflow.io.contours import dicom_slice_phase_index, read_polygons_per_image
@@ -136,6 +139,7 @@ class CardiacTwin(TwinModel):
             cs.add_myocardium(seg, image, [seg.ed_frame, seg.es_frame])
             expert, source = endo, "expert contours where given, automatic elsewhere"
         fn = cs.lv_function(seg)
+        qc = qc_record(seg, image, fn) if contours is not None else auto_qc
         rec = cs.cardiac_function_record(fn, source=source, score=score)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_nifti(_labels_image(seg, cine), out_dir / "segmentation.nii.gz")
@@ -145,7 +149,7 @@ class CardiacTwin(TwinModel):
             "automatic_function": {k: v for k, v in auto_fn.items()},
             "expert_agreement": score, "lv_volume_curve_ml": [float(x) for x in curve],
             "frame_interval_ms": seg.frame_interval_ms, "labels": {"1": "LV blood pool", "2": "LV myocardium"},
-            "notes": seg.notes})
+            "qc": qc, "qc_automatic": auto_qc, "notes": seg.notes})
         cs.overlay_png(image, seg, seg.ed_frame, out_dir / "overlay_ed.png", expert=expert)
         cs.overlay_png(image, seg, seg.es_frame, out_dir / "overlay_es.png", expert=expert)
 
@@ -166,9 +170,10 @@ class CardiacTwin(TwinModel):
         t = targets_from_labs(labs, patient=ctx.patient_id)
         cal = calibrate(fn["edv_ml"], fn["esv_ml"], t["sbp_mmhg"], t["dbp_mmhg"], t["hr_bpm"], patient=ctx.patient_id)
         out_dir.mkdir(parents=True, exist_ok=True)
+        qc = seg.get("qc") or {}
         write_json(out_dir / "estimate.json", {
             "patient_id": ctx.patient_id, "visit": visits[-1], "cardiac_function": fn,
-            "targets_from_labs": t, "calibration": cal.to_dict()})
+            "segmentation_qc": qc, "targets_from_labs": t, "calibration": cal.to_dict()})
 
     # ------------------------------------------------------------------ simulate
     def _phenotype(self, ctx: PatientContext) -> tuple[str | None, str]:
@@ -192,6 +197,7 @@ class CardiacTwin(TwinModel):
     # ------------------------------------------------------------------ twin
     def build_twin(self, ctx: PatientContext, builder: Any, estimate_dir: Path, simulate_dir: Path) -> dict:
         est = json.loads((estimate_dir / "estimate.json").read_text())
+        qc = est.get("segmentation_qc") or {}
         sim = json.loads((simulate_dir / "simulation.json").read_text())
         cal = est["calibration"]
         ident = cal.get("identifiability", {}).get("identifiable", {})
@@ -220,11 +226,16 @@ class CardiacTwin(TwinModel):
                              "outputs": ["results/arms.tsv", "results/pv_loops.json", "results/pk.json"]}],
             "model_results": {
                 "cardiac_function": est["cardiac_function"],
+                "segmentation_qc": {k: qc.get(k) for k in ("plausible", "flags", "min_slice_confidence", "per_slice")},
                 "calibration": {k: cal[k] for k in ("targets", "fitted", "residuals_sd_units", "n_model_evaluations",
                                                     "converged", "identifiability", "correlation", "estimated")},
                 "arms_summary": arms_rows,
             },
-            "assumptions": list(cal["assumptions"]) + [sim["phenotype_note"]],
+            "flags": _qc_flags(qc),
+            "assumptions": list(cal["assumptions"]) + [sim["phenotype_note"]] + [
+                "segmentation QC: per-slice confidence = wall x contrast x temporal x enclosure scores; the twin is "
+                "flagged (not trusted) when EF is outside 5-85 %, ESV is not below EDV, volumes jump between "
+                "neighbouring slices, the cavity leaves the myocardium or the slice stack has gaps"],
             "seeds": {},
         }
 
@@ -268,6 +279,9 @@ class CardiacTwin(TwinModel):
         cf = res["cardiac_function"]
         row: dict[str, Any] = {k: cf.get(k) for k in ("edv_ml", "esv_ml", "ef_percent", "lv_mass_g")}
         row["source"] = cf.get("source")
+        qc = res.get("segmentation_qc") or {}
+        row["segmentation_plausible"] = qc.get("plausible")
+        row["min_slice_confidence"] = qc.get("min_slice_confidence")
         for k in ("lv_emax_mmhg_ml", "v_stressed_ml", "r_sys_mmhg_s_ml"):
             p = doc["parameters"].get(k) or {}
             row[k] = p.get("value")
@@ -284,9 +298,25 @@ class CardiacTwin(TwinModel):
             ReportSection("Cardiac function", items=cf, figures=[
                 (str(d / "overlay_ed.png"), "LV segmentation at end-diastole (red: endocardium, green: epicardium)"),
                 (str(d / "overlay_es.png"), "LV segmentation at end-systole")]),
+            ReportSection("Segmentation QC (per slice)", items={
+                "plausible": (res.get("segmentation_qc") or {}).get("plausible"),
+                "flags": "; ".join(f["message"] for f in (res.get("segmentation_qc") or {}).get("flags") or []) or "none"},
+                table=[{k: v for k, v in r.items() if not isinstance(v, (dict, list))}
+                       for r in (res.get("segmentation_qc") or {}).get("per_slice") or []]),
             ReportSection("Metoprolol arms", table=res["arms_summary"], figures=[
                 (str(d / "pv_loops.png"), "Simulated LV pressure-volume loops per metoprolol arm (steady-state trough)")]),
         ]
+
+
+def _qc_flags(qc: dict) -> list[str]:
+    """twin.json flags from the segmentation QC: an implausible segmentation means the
+    calibration rests on volumes that cannot be trusted."""
+    flags = [f"segmentation {f['severity']}: {f['message']}" for f in qc.get("flags") or []]
+    if qc and not qc.get("plausible", True):
+        codes = sorted({f["code"] for f in qc.get("flags") or [] if f["severity"] != "warning"})
+        flags.insert(0, f"segmentation implausible ({', '.join(codes)}): the calibration rests on volumes that "
+                        "cannot be trusted")
+    return flags
 
 
 def _read_tsv_rows(path: Path) -> list[dict]:
