@@ -73,7 +73,7 @@ LABEL_NECROSIS = 3
 LABEL_NAMES = {LABEL_ENHANCING: "enhancing", LABEL_NONENHANCING: "nonenhancing_oedema", LABEL_NECROSIS: "necrosis"}
 
 #: accepted values of ``label_convention``
-LABEL_CONVENTIONS = ("twinflow", "brats", "brats2021", "brats2023")
+LABEL_CONVENTIONS = ("twinflow", "brats", "brats2013", "brats2021", "brats2023")
 
 # ---- method constants (anatomical / radiological sizes, not fitted to any image) --------
 #: erosion that separates brain from scalp when no brain mask is given (skull + CSF ~ 5-8 mm)
@@ -402,9 +402,11 @@ def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
       * ``brats2021`` 1 = necrotic / non-enhancing core -> 3, 2 = oedema -> 2, 4 = enhancing -> 1
         (BraTS 2017-2021; values {0,1,2,4}).
       * ``brats2023`` 1 -> 3, 2 -> 2, 3 = enhancing -> 1 (BraTS 2023+; values {0,1,2,3}).
-      * ``brats``     either of the above, told apart by the values present: 4 means the
+      * ``brats2013`` 1 necrosis -> 3, 2 oedema -> 2, 3 non-enhancing tumour -> 3 (tumour core,
+        as BraTS 2017+ merged it into label 1), 4 enhancing -> 1 (BraTS 2012-2016).
+      * ``brats``     brats2021 or brats2023, told apart by the values present: 4 means the
         older files, 3 the newer ones; a file with both 3 and 4 is refused (that is the
-        pre-2017 scheme, where 3 was non-enhancing tumour).
+        pre-2017 scheme, where 3 was non-enhancing tumour: say brats2013).
     Raises ValueError naming the offending values.
     """
     a = np.asarray(arr)
@@ -417,9 +419,11 @@ def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
         raise ValueError(f"unknown label convention {convention!r}; expected one of {', '.join(LABEL_CONVENTIONS)}")
     if conv == "brats":
         if {3, 4} <= present:
-            raise ValueError("BraTS label map has both 3 and 4 (pre-2017 scheme?); say brats2021 or brats2023")
+            raise ValueError("BraTS label map has both 3 and 4 (the pre-2017 scheme, where 3 is non-enhancing "
+                         "tumour): set label_convention to brats2013")
         conv = "brats2021" if 4 in present else "brats2023"
-    allowed = {"twinflow": {0, 1, 2, 3}, "brats2021": {0, 1, 2, 4}, "brats2023": {0, 1, 2, 3}}[conv]
+    allowed = {"twinflow": {0, 1, 2, 3}, "brats2013": {0, 1, 2, 3, 4}, "brats2021": {0, 1, 2, 4},
+               "brats2023": {0, 1, 2, 3}}[conv]
     bad = sorted(present - allowed)
     if bad:
         raise ValueError(f"label values {bad} are not allowed in the {conv} convention (allowed {sorted(allowed)})")
@@ -428,7 +432,11 @@ def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
     lut = np.zeros(5, dtype=np.uint8)
     lut[1] = LABEL_NECROSIS
     lut[2] = LABEL_NONENHANCING
-    lut[4 if conv == "brats2021" else 3] = LABEL_ENHANCING
+    if conv == "brats2013":
+        lut[3] = LABEL_NECROSIS  # non-enhancing tumour: part of the tumour core, as in BraTS 2017+ label 1
+        lut[4] = LABEL_ENHANCING
+    else:
+        lut[4 if conv == "brats2021" else 3] = LABEL_ENHANCING
     return lut[a]
 
 
