@@ -42,7 +42,7 @@ def shared_data() -> Path:
     return Path(os.environ.get("TWINFLOW_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
-def run_case(name: str) -> dict:
+def run_case(name: str, n4: bool = True) -> dict:
     d = shared_data()
     if name in BRATS:
         p = d / "brats" / name
@@ -50,13 +50,13 @@ def run_case(name: str) -> dict:
         mask = read_image(p / "brainmask.nii.gz")
         expert = convert_label_image(read_image(p / "OTMultiClass.nii.gz"), "brats2013")
         t = time.perf_counter()
-        res = segment_tumour(images, brain_mask=mask)
+        res = segment_tumour(images, brain_mask=mask, bias_correction=n4)
     else:
         img = canonicalise(read_image(d / "pyradiomics" / "brain1_image.nrrd"))
         expert = canonicalise(read_image(d / "pyradiomics" / "brain1_label.nrrd"))
         roi = roi_from_mask(expert, margin_mm=10.0) if name == "brain1_roi" else None
         t = time.perf_counter()
-        res = segment_tumour({"T1post": img}, roi_lps_mm=roi)
+        res = segment_tumour({"T1post": img}, roi_lps_mm=roi, bias_correction=n4)
     seconds = time.perf_counter() - t
     s = score(res.automatic, expert)
     return {"case": name, "seconds": seconds, "scores": s, "whole_only": name.startswith("brain1")}
@@ -69,6 +69,7 @@ def _f(x) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
+    ap.add_argument("--no-n4", action="store_true", help="skip N4 bias-field correction")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"SimpleITK {sitk.Version.VersionString()}")
@@ -76,7 +77,7 @@ def main() -> None:
     print("| case | WT Dice | core Dice | enh Dice | WT auto / expert (ml) | core auto / expert (ml) | enh auto / expert (ml) | time (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.cases:
-        r = run_case(name)
+        r = run_case(name, n4=not args.no_n4)
         s = r["scores"]
         wt, tc, en = s["whole_tumour"], s["tumour_core"], s["enhancing"]
         if r["whole_only"]:
