@@ -37,6 +37,9 @@ __all__ = ["NoLesion", "RoiLesion", "segment_in_box", "box_mask_border", "centra
 SMOOTH_MM = 1.0
 #: seed threshold (robust z over the box, smoothed map)
 Z_SEED = 2.5
+#: a lesion too small for the noise filter seeds unsmoothed at this z (Gaussian noise exceeds
+#: it once in 3.5 million voxels)
+Z_SPECK = 5.0
 #: boundary threshold floor
 Z_GROW_MIN = 1.0
 #: growth from the seeds reaches at most this far
@@ -224,10 +227,16 @@ def _segment_cropped(evidence: np.ndarray, region: np.ndarray, box: np.ndarray, 
     }
     # 2. candidates, and the structures the box was not drawn around
     cand = region & (zs >= t_seed)
+    if not cand.any():
+        # a lesion smaller than the noise filter (one or two voxels) must stand out on its own
+        cand = region & (z >= max(Z_SPECK, t_seed))
+        zs = np.where(cand, z, zs)
+        stats["seeded_unsmoothed_at_z"] = max(Z_SPECK, t_seed)
     lab, ids, touches, off = components(cand)
     stats["candidates"] = int(ids.size)
     if ids.size == 0:
-        raise NoLesion(f"nothing in the box reaches the seed level z >= {t_seed:.2f}", stats)
+        raise NoLesion(f"nothing in the box reaches the seed level z >= {t_seed:.2f} (smoothed) or "
+                       f"{max(Z_SPECK, t_seed):.2f} (single voxels)", stats)
     sizes = np.bincount(lab.ravel(), minlength=ids.size + 1)[1:]
     crossing = touches & (off > CENTRAL_FRACTION)
     objs = ndi.find_objects(lab)
@@ -294,6 +303,9 @@ SURFACE_MM = 12.0
 #: is a satellite (the usual definition of satellite lesions: within 2 cm of the primary)
 SATELLITE_MM = 20.0
 SATELLITE_MIN_ML = 0.1
+#: ... and, with an estimated brain mask, deeper than the erosion that cut the brain from the
+#: scalp (twinflow.segment.tumour_inputs.BRAIN_ERODE_MM): shallower blobs may be leftovers
+SATELLITE_DEPTH_MM = 6.0
 #: the box drawn around each detection before it is segmented like a user's ROI
 AUTO_BOX_MM = 10.0
 
@@ -352,6 +364,8 @@ def detect_lesions(z: np.ndarray, domain: np.ndarray, sp: np.ndarray, voxel_ml: 
     # satellites: smaller or superficial blobs within SATELLITE_MM of a detected lesion (the box
     # around them is then segmented as a whole: what crosses its border is rejected there)
     small = blob & ~keep & (sizes * voxel_ml >= SATELLITE_MIN_ML)
+    if estimated_mask:  # skull-strip leftovers lie within the erosion depth of the estimated surface
+        small &= med >= SATELLITE_DEPTH_MM
     if keep.any() and small.any():
         near = ndi.distance_transform_edt(~keep[lab], sampling=sp) <= SATELLITE_MM
         sat = np.zeros(n + 1, bool)

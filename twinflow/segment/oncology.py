@@ -52,6 +52,7 @@ from twinflow.segment.enhancing import (
 from twinflow.segment.glioma import segment_glioma
 from twinflow.segment.lesion import ball, bbox, fill_holes, grow_box, robust_z
 from twinflow.segment.tumour_inputs import (
+    BRAIN_MIN_RADIUS_MM,
     BRAIN_ML_RANGE,
     SERIES,
     Inputs,
@@ -100,6 +101,8 @@ LABEL_CONVENTIONS = ("twinflow", "brats", "brats2013", "brats2021", "brats2023")
 
 #: ROI without a mask in a head: the estimated brain mask grown by this (superficial lesions)
 ROI_BRAIN_MARGIN_MM = 3.0
+#: N4 fits the bias field to voxels within this robust z of the organ's median (lesions excluded)
+N4_FIT_Z = 2.0
 #: closing that makes the whole tumour (T1post only) one body
 CLOSE_MM = 3.0
 #: search margin around the previous visit's tumour
@@ -314,8 +317,9 @@ def _resampled(img: sitk.Image, given: str, ref: sitk.Image, ref_name: str, inp:
     out = on_grid(img, ref, label=label)
     if not same_grid(img, ref):
         # a series that does not overlap the reference in space resamples to all default values
-        probe = sitk.Resample(sitk.Image(img.GetSize(), sitk.sitkUInt8) + 1, ref, sitk.Transform(),
-                              sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        ones = sitk.Image(img.GetSize(), sitk.sitkUInt8) + 1
+        ones.CopyInformation(img)
+        probe = sitk.Resample(ones, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         if not sitk.GetArrayViewFromImage(probe).any():
             raise inp.error(f"{given} does not overlap {ref_name} in space (image extents, LPS mm: "
                             f"{_fmt_box(image_extent_lps(img))} vs {_fmt_box(image_extent_lps(ref))}); "
@@ -337,7 +341,7 @@ def _estimated_brain(ref: sitk.Image, arrays: Mapping[str, np.ndarray], valid: n
 def _domain(
     ref: sitk.Image, ref_name: str, arrays: Mapping[str, np.ndarray], valid: np.ndarray, *,
     mask: sitk.Image | None, mask_key: str | None, box: np.ndarray | None, anatomy: str | None,
-    inp: Inputs, notes: dict[str, Any],
+    inp: Inputs, notes: dict[str, Any], names: Mapping[str, str],
 ) -> tuple[np.ndarray, bool]:
     """(domain, estimated) -- see the module doc, step 2."""
     if mask is not None:
@@ -365,15 +369,18 @@ def _domain(
     if anatomy not in (None, "brain"):
         raise inp.error(f"automatic segmentation of {anatomy} anatomy needs an organ_mask series or an roi "
                         "(the brain mask estimate applies to heads only)", ref_name)
-    src = next(n for n in ("T1", "T1post", ref_name) if n in arrays)
+    src = next(n for n in ("T1", "T1post", "FLAIR", "T2") if n in arrays)
+    named_src = names.get
     brain = _estimated_brain(ref, arrays, valid)
     ml = float(brain.sum()) * voxel_ml(ref)
+    radius = float(ndi.distance_transform_edt(np.pad(brain, 1), sampling=spacing_zyx(ref)).max())
     lo, hi = BRAIN_ML_RANGE
-    if not lo <= ml <= hi:
-        raise inp.error(f"no organ mask and no roi, and {src} does not look like a head: the estimated brain is "
-                        f"{ml:.0f} ml (expected {lo:.0f}-{hi:.0f} ml); give an organ_mask (or brain_mask) series "
-                        "or an roi", src)
-    notes["domain"] = "estimated brain mask (Otsu + erosion, largest component)"
+    if not (lo <= ml <= hi and radius >= BRAIN_MIN_RADIUS_MM):
+        raise inp.error(f"no organ mask and no roi, and {named_src(src)} does not look like a head: the estimated "
+                        f"brain is {ml:.0f} ml (expected {lo:.0f}-{hi:.0f} ml) and holds a ball of radius "
+                        f"{radius:.0f} mm (a brain holds one of {BRAIN_MIN_RADIUS_MM:.0f} mm); give an organ_mask "
+                        "(or brain_mask) series or an roi", src)
+    notes["domain"] = "estimated brain mask (no brain_mask given)"
     return brain, True
 
 
@@ -464,8 +471,10 @@ def segment_tumour(
         notes["roi_lps_mm"] = list(roi)
         source = "roi"
 
+    for n, a in arrays.items():
+        check_contrast(a, valid, named[n][0], inp, "in the whole image")
     domain, estimated = _domain(ref, ref_name, arrays, valid, mask=mask_img, mask_key=mask_key, box=box,
-                                anatomy=anatomy, inp=inp, notes=notes)
+                                anatomy=anatomy, inp=inp, notes=notes, names={k: v[0] for k, v in named.items()})
     notes["domain_volume_ml"] = float(domain.sum()) * vml
     if box is not None:
         if not (box & domain).any():
@@ -503,7 +512,10 @@ def segment_tumour(
         elif use_n4:
             img = sitk.GetImageFromArray(filled.astype(np.float32))
             img.CopyInformation(ref)
-            filled = sitk.GetArrayFromImage(n4(img, domain)).astype(np.float64)
+            # the bias field is fitted to normal tissue: lesions (and CSF) would pull it
+            zpre = robust_z(filled, domain)[0]
+            fit = domain & (np.abs(zpre) < N4_FIT_Z)
+            filled = sitk.GetArrayFromImage(n4(img, fit if fit.sum() > 0.5 * domain.sum() else domain)).astype(np.float64)
         z[n] = robust_z(filled, stats_region)[0]
     notes["series_used"] = sorted(arrays)
     ze = None

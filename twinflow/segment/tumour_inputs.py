@@ -49,8 +49,12 @@ SERIES = ("T1post", "FLAIR", "T2", "T1", "ADC")
 
 #: erosion that separates brain from scalp when no brain mask is given (skull + CSF ~ 5-8 mm)
 BRAIN_ERODE_MM = 6.0
-#: an estimated brain mask outside this volume range (ml) is not a brain
+#: an estimated brain mask outside this volume range (ml) is not a brain ...
 BRAIN_ML_RANGE = (150.0, 3000.0)
+#: ... nor is one that does not hold a ball of this radius (a brain is about 140 mm across)
+BRAIN_MIN_RADIUS_MM = 20.0
+#: an image whose minimum value covers at least this fraction of its voxels is skull-stripped
+STRIPPED_FRACTION = 0.2
 #: N4 works on a grid of about this spacing (bias fields are smooth over centimetres)
 N4_GRID_MM = 6.0
 #: N4 iterations per fitting level
@@ -250,6 +254,8 @@ def image_extent_lps(img: sitk.Image) -> tuple[float, ...]:
 def estimate_brain_mask(img: sitk.Image, *, erode_mm: float = BRAIN_ERODE_MM) -> sitk.Image:
     """Rough skull strip of a T1-weighted (or FLAIR/T2) head image; uint8 mask on its grid.
 
+    An image that is already skull-stripped (at least STRIPPED_FRACTION of the voxels at its
+    minimum) gives its largest non-background component.  Otherwise:
     3-class Otsu, the two middle classes (dark bone/air and bright fat removed), eroded by
     ``erode_mm`` to cut the brain from the scalp, largest component, dilated back, holes
     filled.  Intended for a bare image with no brain mask; a mask from a dedicated tool (FSL
@@ -258,6 +264,16 @@ def estimate_brain_mask(img: sitk.Image, *, erode_mm: float = BRAIN_ERODE_MM) ->
     a = sitk.GetArrayFromImage(img).astype(np.float64)
     finite = np.isfinite(a)
     sp = spacing_zyx(img)
+    if finite.any():
+        lo = float(np.min(a[finite]))
+        background = finite & (a == lo)
+        if background.mean() >= STRIPPED_FRACTION:
+            # already skull-stripped (BraTS-style): the brain is what is not background
+            lab, n = ndi.label(finite & ~background)
+            if n:
+                sizes = np.bincount(lab.ravel())
+                sizes[0] = 0
+                return to_image(fill_holes(lab == int(np.argmax(sizes)), sp), img)
     f = sitk.GetImageFromArray(np.where(finite, a, np.nanmin(a) if finite.any() else 0.0).astype(np.float32))
     f.CopyInformation(img)
     classes = sitk.GetArrayFromImage(sitk.OtsuMultipleThresholds(f, 3, 0, 256))
