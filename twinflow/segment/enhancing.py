@@ -290,7 +290,7 @@ def _segment_cropped(evidence: np.ndarray, region: np.ndarray, box: np.ndarray, 
 Z_DETECT = 3.0
 #: ... and the floor of its half-maximum growth
 Z_DETECT_GROW = 2.0
-#: opening that removes vessels, dura and noise specks from detections
+#: opening that removes vessels, dura and noise specks from detections (and closing of the blob test)
 OPEN_MM = 1.5
 #: a detection must contain a ball of this radius (vessels are thinner)
 BLOB_MM = 3.0
@@ -332,14 +332,22 @@ def detect_lesions(z: np.ndarray, domain: np.ndarray, sp: np.ndarray, voxel_ml: 
                    *, estimated_mask: bool) -> np.ndarray:
     """Fully automatic candidates: compact bright blobs of at least MIN_LESION_ML.
 
-    Seeds above Z_DETECT grow to their half maximum; an opening of OPEN_MM, the blob rule
-    (a ball of BLOB_MM fits inside, holes filled) and the size rule drop vessels, dura and noise; with an
-    estimated brain mask, components near its surface are dropped (skull-strip leftovers).
+    Seeds above Z_DETECT, or one SD above the upper bound of the organ's brightest normal
+    tissue when that is higher (:func:`_reference_level`), opened by OPEN_MM, grow to their
+    half maximum and are opened again (so an enhancing rim must be about 3 mm thick to be
+    detected; inside an ROI thinner ones are found).  The blob rule (a ball of BLOB_MM fits in
+    the component once it is closed by OPEN_MM and hole-filled: a ring-enhancing lesion counts,
+    a vessel does not) and the size rule drop vessels, dura and noise; with an estimated brain
+    mask, components near its surface are dropped (skull-strip leftovers), except satellites.
     """
-    seeds = domain & (z >= Z_DETECT)
+    # the organ's brightest normal tissue (fibroglandular tissue among fat) sets the floor
+    ref = _reference_level(z[domain][:: max(1, int(domain.sum()) // 500_000)])
+    t_seed, t_floor = max(Z_DETECT, ref + 1.0), max(Z_DETECT_GROW, ref)
+    notes.update({"normal_tissue_upper_z": ref, "seed_z": t_seed, "floor_z": t_floor})
+    seeds = domain & (z >= t_seed)
     if seeds.any():
         seeds = ndi.binary_opening(seeds, ball(sp, OPEN_MM))
-    mask = _grow_half_max(z, domain, seeds, Z_DETECT_GROW)
+    mask = _grow_half_max(z, domain, seeds, t_floor)
     if mask.any():
         mask = ndi.binary_opening(mask, ball(sp, OPEN_MM))
     lab, n = ndi.label(mask)

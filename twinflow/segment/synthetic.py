@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage as ndi
 
-__all__ = ["insert_lesion", "BreastCase", "breast_phantom"]
+__all__ = ["insert_lesion", "BreastCase", "breast_phantom", "sphere_phantom"]
 
 
 def _points_lps(img: sitk.Image, box: tuple[slice, slice, slice], sub: tuple[int, int, int]) -> np.ndarray:
@@ -171,3 +171,33 @@ def breast_phantom(seed: int = 0, *, spacing=(0.8, 0.8, 2.0), size=(360, 220, 60
     pts = np.stack([X[tumour], Y[tumour], Z[tumour]], -1)
     roi = tuple(np.concatenate([pts.min(0) - 10.0, pts.max(0) + 10.0]).tolist())
     return BreastCase(_img(post), _img(pre), _mask(breasts), truth, roi)
+
+
+def sphere_phantom(
+    size: int = 64,
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    lesions: tuple[tuple[float, float, float, float, float], ...] = ((0.0, 0.0, 0.0, 4.0, 20.0),),
+    seed: int = 0,
+) -> tuple[sitk.Image, sitk.Image, sitk.Image]:
+    """(image, organ mask, truth): a sphere 'organ' (intensity 100, noise SD 2, air 5) with bright
+    spherical lesions given as (LPS centre x, y, z, radius mm, contrast in noise SDs / 2)."""
+    rng = np.random.default_rng(seed)
+    img = sitk.Image([size] * 3, sitk.sitkFloat32)
+    img.SetSpacing([float(s) for s in spacing])
+    img.SetOrigin([-(size - 1) * s / 2.0 for s in spacing])
+    k, j, i = np.meshgrid(*(np.arange(size),) * 3, indexing="ij")
+    pts = np.stack([i * spacing[0], j * spacing[1], k * spacing[2]], -1) + np.asarray(img.GetOrigin())
+    organ = np.linalg.norm(pts, axis=-1) <= 0.45 * size * min(spacing)
+    arr = np.where(organ, 100.0, 5.0) + rng.normal(0.0, 2.0, organ.shape)
+    truth = np.zeros(organ.shape, np.uint8)
+    for x, y, z, rad, contrast in lesions:
+        m = np.linalg.norm(pts - np.array([x, y, z]), axis=-1) <= rad
+        arr[m] += contrast * 2.0
+        truth[m] = 1
+
+    def _img(a: np.ndarray, dtype) -> sitk.Image:
+        out = sitk.GetImageFromArray(a.astype(dtype))
+        out.CopyInformation(img)
+        return out
+
+    return _img(arr, np.float32), _img(organ, np.uint8), _img(truth, np.uint8)
