@@ -1,46 +1,37 @@
-"""Brain tumour segmentation from whatever MR series a visit has.
+"""Tumour segmentation from whatever MR series a visit has, in the brain or any other organ.
 
 Label convention (twinflow): 0 background, 1 enhancing tumour, 2 non-enhancing tumour /
-oedema, 3 necrosis.  BraTS label files are converted by :func:`convert_labels`.
+oedema, 3 necrosis / non-enhancing core enclosed by the enhancing tumour.  BraTS label files
+are converted by :func:`convert_labels`.
 
 Method (details and measured accuracy in ``docs/segmentation.md``)
 -----------------------------------------------------------------
-1. **Grid.**  The reference grid is the first present of T1post, FLAIR, T2, T1; other series
-   are resampled onto it (linear) when their grid differs.
-2. **Brain mask.**  A given mask is used as is.  Otherwise one is estimated from the
-   reference image: 3-class Otsu inside the head, the two middle classes (dark bone/air
-   and bright fat removed), eroded by :data:`BRAIN_ERODE_MM` to cut the brain from the
-   scalp, largest component, dilated back, holes filled.
-3. **Bias field.**  N4 (SimpleITK) on each magnitude series inside the brain mask, on a
-   grid shrunk to about :data:`N4_GRID_MM`.  ADC is quantitative and is not corrected.
-4. **Evidence maps.**  Robust z-scores against the brain's own intensity distribution
-   (median and 1.4826 x MAD over the brain mask, so a tumour of up to a few tens of percent
-   of the brain hardly moves them):
-   ``enhancement`` = z of (T1post / median - T1 / median) when both exist, else z of T1post;
+1. **Inputs** are checked first (:mod:`twinflow.segment.tumour_inputs`): every problem is an
+   :class:`~twinflow.errors.InputError` naming patient, file and problem.  The reference grid is
+   the first present of T1post, FLAIR, T2, T1; other series are resampled onto it.
+2. **Domain.**  A given organ mask (``organ_mask``; ``brain_mask`` is a synonym) is used as is.
+   Without one: with an ROI, the ROI box (air excluded) is the domain, whatever the organ;
+   without an ROI, a brain mask is estimated (Otsu + erosion) and checked for a plausible
+   brain volume -- other anatomy needs an organ mask or an ROI.
+3. **Bias field.**  N4 inside the domain for magnitude series (not for ADC), except in ROI
+   mode, whose statistics are local to the box.
+4. **Evidence.**  Robust z-scores (median, 1.4826 MAD) over the domain, or over the ROI box:
+   offset and scale free, so normalised images with negative values work.
+   ``enhancement`` = z of (z T1post - z T1) when a pre-contrast T1 exists, else z of T1post;
    ``hyperintensity`` = z of FLAIR (else T2).
-5. **Detection.**  Seeds where an evidence map exceeds :data:`Z_SEED`.  Each seed component
-   grows (hysteresis / region growing) over the connected voxels above its own half-maximum
-   level ``max(Z_GROW, 0.5 x median z of the seed)`` -- the boundary between lesion and
-   normal tissue is placed half-way between them, as in half-maximum contouring.
-   With an ROI (or inside the search region around a previous visit's tumour) the
-   threshold is instead Otsu's split of the evidence inside that region (never below
-   :data:`Z_GROW`), because the region is known to contain tumour and background.
-6. **Clean-up.**  Opening of radius :data:`OPEN_MM` removes vessels and thin dura; components
-   smaller than :data:`MIN_LESION_ML` (about a 10 mm sphere, the RANO measurable-disease
-   size) are dropped in automatic mode (inside an ROI only specks below
-   :data:`MIN_SPECK_ML`); closing of radius :data:`CLOSE_MM` and hole filling (3D and per
-   acquired slice) recover a necrotic core enclosed by an enhancing rim.
-7. **Labels.**  1 = enhancing; enclosed non-enhancing voxels darker than normal brain on
-   T1post = 3 (necrosis), other enclosed voxels = 2; FLAIR/T2 hyperintensity connected to the
-   tumour (or itself a lesion >= :data:`MIN_LESION_ML`) = 2.
-
-All millimetre sizes are converted to voxels per axis, so the method does not depend on the
-voxel size; no constant was fitted to any test image.
+5. **With FLAIR/T2** (:mod:`twinflow.segment.glioma`): whole tumour by iterated half-maximum
+   thresholding of FLAIR, enhancing tumour by a two-class mixture split of T1post inside it,
+   core = enhancing rim closed and hole-filled.
+6. **T1post alone** (:mod:`twinflow.segment.enhancing`): the lesion inside a box -- the user's
+   ROI, the previous visit's tumour plus a margin, or boxes drawn around automatic detections
+   -- by box-local standardisation, rejection of structures crossing the box's border,
+   half-maximum boundary, hole filling; faint rim within 5 mm = label 2.
+7. **Never silently empty**: an ROI in which nothing is found raises an InputError with the
+   intensity statistics that led there; an empty automatic result carries a warning note.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -50,6 +41,38 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from twinflow.errors import InputError
+from twinflow.segment.enhancing import (
+    NoLesion,
+    boxes_around,
+    central_part,
+    detect_lesions,
+    extend_rim,
+    segment_in_box,
+)
+from twinflow.segment.glioma import segment_glioma
+from twinflow.segment.lesion import ball, bbox, fill_holes, grow_box, robust_z
+from twinflow.segment.tumour_inputs import (
+    BRAIN_MIN_RADIUS_MM,
+    BRAIN_ML_RANGE,
+    SERIES,
+    Inputs,
+    canonical_series_name,
+    check_contrast,
+    check_image,
+    estimate_brain_mask,
+    finite_array,
+    foreground,
+    image_extent_lps,
+    n4,
+    on_grid,
+    parse_roi,
+    physical_points_zyx,
+    roi_mask,
+    same_grid,
+    spacing_zyx,
+    to_image,
+    voxel_ml,
+)
 
 __all__ = [
     "LABEL_ENHANCING",
@@ -64,6 +87,7 @@ __all__ = [
     "convert_label_image",
     "parse_roi",
     "roi_mask",
+    "roi_from_mask",
     "overlay_png",
 ]
 
@@ -73,49 +97,21 @@ LABEL_NECROSIS = 3
 LABEL_NAMES = {LABEL_ENHANCING: "enhancing", LABEL_NONENHANCING: "nonenhancing_oedema", LABEL_NECROSIS: "necrosis"}
 
 #: accepted values of ``label_convention``
-LABEL_CONVENTIONS = ("twinflow", "brats", "brats2021", "brats2023")
+LABEL_CONVENTIONS = ("twinflow", "brats", "brats2013", "brats2021", "brats2023")
 
-# ---- method constants (anatomical / radiological sizes, not fitted to any image) --------
-#: erosion that separates brain from scalp when no brain mask is given (skull + CSF ~ 5-8 mm)
-BRAIN_ERODE_MM = 6.0
-#: automatic mode with an *estimated* brain mask: a component whose median depth below the
-#: mask surface is less than this is taken for skull-strip leftovers (dura, sinus, scalp)
-SURFACE_MM = 2.0 * BRAIN_ERODE_MM
-#: N4 works on a grid of about this spacing (bias fields are smooth over centimetres)
-N4_GRID_MM = 6.0
-#: N4 iterations per fitting level
-N4_ITERATIONS = (20, 20, 20)
-#: robust z above which a voxel seeds a lesion (normal tissue is ~1 % above 2.3 on FLAIR)
-Z_SEED = 3.0
-#: robust z floor of region growing
-Z_GROW = 2.0
-#: opening radius removing vessels, dura and noise specks
-OPEN_MM = 1.5
-#: closing radius bridging heterogeneous enhancement
+#: ROI without a mask in a head: the estimated brain mask grown by this (superficial lesions)
+ROI_BRAIN_MARGIN_MM = 3.0
+#: N4 fits the bias field to voxels within this robust z of the organ's median (lesions excluded)
+N4_FIT_Z = 2.0
+#: closing that makes the whole tumour (T1post only) one body
 CLOSE_MM = 3.0
-#: smallest lesion kept in fully automatic mode (10 mm sphere ~ 0.52 ml: RANO measurable)
-MIN_LESION_ML = 0.5
-#: smallest component kept inside an ROI / prior region
-MIN_SPECK_ML = 0.05
 #: search margin around the previous visit's tumour
 PRIOR_MARGIN_MM = 15.0
-#: a lesion component must contain a ball of this radius (vessels are thinner)
-BLOB_MM = 3.0
-#: median-filter radius (noise) of the evidence used for the peritumoural extension
-SMOOTH_MM = 1.0
-#: peritumoural extension: robust SDs above the background level of the search region
-Z_EXTEND = 2.0
-#: peritumoural extension: at most this far from the enhancing core
-EXTEND_MM = 5.0
+#: smallest lesion component kept inside an ROI / prior box (one voxel is allowed in principle)
+MIN_SPECK_ML = 0.0
 
-_ALIASES = {
-    "t1post": "T1post", "t1c": "T1post", "t1ce": "T1post", "t1gd": "T1post", "t1_gd": "T1post",
-    "t1_post": "T1post", "t1contrast": "T1post",
-    "t1": "T1", "t1pre": "T1", "t1_pre": "T1", "t1w": "T1",
-    "flair": "FLAIR", "t2flair": "FLAIR", "t2_flair": "FLAIR",
-    "t2": "T2", "t2w": "T2",
-    "adc": "ADC",
-}
+_physical_points_zyx = physical_points_zyx  # kept for callers of the old private name
+_voxel_ml_of = voxel_ml  # score() has a parameter of that name
 
 
 # ----------------------------------------------------------------------------- results
@@ -128,6 +124,8 @@ class SegmentationResult:
     ``label`` is what the model uses (the expert label when one was given, else the automatic
     one); ``automatic`` is always the automatic result; ``scores`` compares them when an expert
     label was given.  ``notes`` records how the result was obtained (JSON-serialisable).
+    ``brain_mask`` is the domain that was searched (the organ mask, the estimated brain, or
+    the ROI box without air).
     """
 
     label: sitk.Image
@@ -139,13 +137,17 @@ class SegmentationResult:
     notes: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] | None = None
 
+    @property
+    def organ_mask(self) -> sitk.Image:
+        return self.brain_mask
+
     def qc(self) -> dict[str, Any]:
         """QC record (no paths, no identifiers)."""
         out: dict[str, Any] = {
             "label_source": self.source,
             "volumes_ml": self.volumes_ml,
             "automatic_volumes_ml": self.automatic_volumes_ml,
-            "label_convention": "1=enhancing, 2=non-enhancing/oedema, 3=necrosis",
+            "label_convention": "1=enhancing, 2=non-enhancing/oedema, 3=necrosis/non-enhancing core",
             "method": self.notes,
         }
         if self.scores is not None:
@@ -153,247 +155,34 @@ class SegmentationResult:
         return out
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def _canonical_series_name(name: str) -> str:
-    key = re.sub(r"[\s\-]", "", name).lower()
-    return _ALIASES.get(key, name)
-
-
-def _direction3(img: sitk.Image) -> np.ndarray:
-    return np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)
-
-
-def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    if a.GetSize() != b.GetSize():
-        return False
-    if not np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=1e-4, atol=1e-6):
-        return False
-    if not np.allclose(_direction3(a), _direction3(b), atol=1e-4):
-        return False
-    tol = 0.01 * float(min(min(a.GetSpacing()), min(b.GetSpacing())))
-    return bool(np.max(np.abs(np.subtract(a.GetOrigin(), b.GetOrigin()))) <= tol)
-
-
-def _on_grid(img: sitk.Image, ref: sitk.Image, *, label: bool) -> sitk.Image:
-    if img.GetDimension() != 3:
-        raise ValueError(f"segmentation needs 3D images, got {img.GetDimension()}D")
-    if _same_grid(img, ref):
-        out = sitk.Image(img)
-        out.CopyInformation(ref)
-        return out
-    interp = sitk.sitkNearestNeighbor if label else sitk.sitkLinear
-    ptype = img.GetPixelID() if label else sitk.sitkFloat32
-    src = img if label else sitk.Cast(img, sitk.sitkFloat32)
-    return sitk.Resample(src, ref, sitk.Transform(), interp, 0, ptype)
-
-
-def _arr(img: sitk.Image) -> np.ndarray:
-    """[z, y, x] float64 copy."""
-    return sitk.GetArrayFromImage(img).astype(np.float64)
-
-
-def _spacing_zyx(img: sitk.Image) -> np.ndarray:
-    return np.asarray(img.GetSpacing(), dtype=float)[::-1]
-
-
-def _ball(spacing_zyx: np.ndarray, r_mm: float) -> np.ndarray:
-    """Ellipsoidal structuring element of physical radius ``r_mm`` (at least the centre)."""
-    r = np.floor(r_mm / spacing_zyx + 1e-6).astype(int)
-    grids = np.ogrid[tuple(slice(-k, k + 1) for k in r)]
-    d = sum((g * s / r_mm) ** 2 for g, s in zip(grids, spacing_zyx)) if r_mm > 0 else 0
-    return np.asarray(d <= 1.0 + 1e-9)
-
-
-def _robust_z(a: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float, float]:
-    v = a[mask]
-    med = float(np.median(v))
-    scale = 1.4826 * float(np.median(np.abs(v - med)))
-    if not scale > 0:
-        scale = float(np.std(v)) or 1.0
-    return (a - med) / scale, med, scale
-
-
-def _otsu(values: np.ndarray, bins: int = 128) -> float:
-    """Otsu's threshold of a 1-D sample (deterministic histogram version)."""
-    values = values[np.isfinite(values)]
-    if values.size < 2 or values.min() == values.max():
-        return float(values.max()) if values.size else 0.0
-    hist, edges = np.histogram(values, bins=bins)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m = np.cumsum(hist * centres)
-    mu0 = m / np.maximum(w0, 1)
-    mu1 = (m[-1] - m) / np.maximum(w1, 1)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    k = int(np.argmax(between[:-1]))
-    return float(edges[k + 1])
-
-
-def _fill_holes(mask: np.ndarray, slice_axis: int) -> np.ndarray:
-    """3D hole filling, then per acquired slice (thick-slice tumours are open in 3D)."""
-    out = ndi.binary_fill_holes(mask)
-    moved = np.moveaxis(out, slice_axis, 0).copy()
-    for i in range(moved.shape[0]):
-        if moved[i].any():
-            moved[i] = ndi.binary_fill_holes(moved[i])
-    return np.moveaxis(moved, 0, slice_axis)
-
-
-def _slice_axis_zyx(spacing_zyx: np.ndarray) -> int:
-    """Array axis of the acquired slices (the coarsest spacing; z when isotropic)."""
-    k = int(np.argmax(spacing_zyx))
-    return k if spacing_zyx[k] > 1.2 * np.min(spacing_zyx) else 0
-
-
-def _remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
-    lab, n = ndi.label(mask)
-    if n == 0:
-        return mask
-    sizes = np.bincount(lab.ravel())
-    keep = sizes >= min_voxels
-    keep[0] = False
-    return keep[lab]
-
-
-def _voxel_ml(img: sitk.Image) -> float:
-    return float(np.prod(img.GetSpacing())) / 1000.0
-
-
-def _to_image(a: np.ndarray, ref: sitk.Image, pixel=sitk.sitkUInt8) -> sitk.Image:
-    img = sitk.GetImageFromArray(np.ascontiguousarray(a.astype(np.uint8 if pixel == sitk.sitkUInt8 else np.float32)))
-    img.CopyInformation(ref)
-    return img
-
-
-def _volumes(lab: np.ndarray, voxel_ml: float) -> dict[str, float]:
-    out = {f"{LABEL_NAMES[k]}_ml": float(np.count_nonzero(lab == k)) * voxel_ml for k in sorted(LABEL_NAMES)}
-    out["whole_tumour_ml"] = float(np.count_nonzero(lab > 0)) * voxel_ml
-    out["tumour_core_ml"] = float(np.count_nonzero((lab == LABEL_ENHANCING) | (lab == LABEL_NECROSIS))) * voxel_ml
+def _volumes(lab: np.ndarray, vml: float) -> dict[str, float]:
+    out = {f"{LABEL_NAMES[k]}_ml": float(np.count_nonzero(lab == k)) * vml for k in sorted(LABEL_NAMES)}
+    out["whole_tumour_ml"] = float(np.count_nonzero(lab > 0)) * vml
+    out["tumour_core_ml"] = float(np.count_nonzero((lab == LABEL_ENHANCING) | (lab == LABEL_NECROSIS))) * vml
     return out
 
 
-# ------------------------------------------------------------------------- brain mask
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out[k] = _jsonable(v)
+        elif isinstance(v, (np.floating, float)):
+            out[k] = float(round(float(v), 6))
+        elif isinstance(v, (np.integer,)):
+            out[k] = int(v)
+        else:
+            out[k] = v
+    return out
 
 
-def estimate_brain_mask(img: sitk.Image, *, erode_mm: float = BRAIN_ERODE_MM) -> sitk.Image:
-    """Rough skull strip of a T1-weighted (or FLAIR/T2) head image; uint8 mask on its grid.
-
-    Intended for a bare image with no brain mask (e.g. a single contrast T1); a mask from
-    a dedicated tool (FSL BET, SynthStrip, HD-BET) is better and is used when given.
-    """
-    a = _arr(img)
-    sp = _spacing_zyx(img)
-    f = sitk.Cast(img, sitk.sitkFloat32)
-    classes = sitk.GetArrayFromImage(sitk.OtsuMultipleThresholds(f, 3, 0, 256))
-    tissue = (classes >= 1) & (classes <= 2)
-    mask = np.zeros_like(tissue)
-    for r in (erode_mm, erode_mm / 2.0, 0.0):  # fall back to smaller erosions on tiny heads
-        er = ndi.binary_erosion(tissue, _ball(sp, r)) if r > 0 else tissue
-        lab, n = ndi.label(er)
-        if n == 0:
-            continue
-        sizes = np.bincount(lab.ravel())
-        sizes[0] = 0
-        core = lab == int(np.argmax(sizes))
-        mask = (ndi.binary_dilation(core, _ball(sp, r)) & tissue) if r > 0 else core
-        break
-    mask = _fill_holes(mask, _slice_axis_zyx(sp))
-    if a.size and not mask.any():
-        mask = a > np.percentile(a, 50)
-    return _to_image(mask, img)
-
-
-# ---------------------------------------------------------------------------- N4
-
-
-def _n4(img: sitk.Image, mask: np.ndarray) -> sitk.Image:
-    """N4 bias-field correction inside ``mask`` on a ~N4_GRID_MM grid; float32 on img's grid."""
-    f = sitk.Cast(img, sitk.sitkFloat32)
-    a = sitk.GetArrayViewFromImage(f)
-    lo = float(np.min(a[mask])) if mask.any() else 0.0
-    shift = 1.0 - lo if lo <= 0 else 0.0  # N4 works on log intensities: keep them positive
-    if shift:
-        f = f + shift
-    m = _to_image(mask, img)
-    shrink = [max(1, int(round(N4_GRID_MM / s))) for s in img.GetSpacing()]
-    fs = sitk.Shrink(f, shrink)
-    ms = sitk.Shrink(m, shrink)
-    n4 = sitk.N4BiasFieldCorrectionImageFilter()
-    n4.SetMaximumNumberOfIterations(list(N4_ITERATIONS))
-    n4.SetNumberOfThreads(1)  # deterministic
-    try:
-        n4.Execute(fs, ms)
-        log_bias = n4.GetLogBiasFieldAsImage(f)
-    except RuntimeError:
-        return sitk.Cast(img, sitk.sitkFloat32)
-    out = f / sitk.Exp(log_bias)
-    if shift:
-        out = out - shift
-    return sitk.Cast(out, sitk.sitkFloat32)
-
-
-# ------------------------------------------------------------------------------- ROI
-
-
-def parse_roi(text: str | Sequence[float] | None) -> tuple[float, ...] | None:
-    """Parse an ``roi`` cell ``x0,y0,z0,x1,y1,z1`` (mm, DICOM/ITK patient space LPS).
-
-    The two corners may be given in any order; empty / None -> None.  Raises ValueError
-    with a readable message on anything else (the sheet layer wraps it in InputError).
-    """
-    if text is None:
-        return None
-    if isinstance(text, str):
-        s = text.strip()
-        if not s or s.lower() in ("na", "nan", "none"):
-            return None
-        parts = [p for p in re.split(r"[,;\s]+", s) if p]
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            raise ValueError(f"roi {text!r} is not six numbers x0,y0,z0,x1,y1,z1 (mm, LPS)") from None
-    else:
-        vals = [float(v) for v in text]
-    if len(vals) != 6 or not all(np.isfinite(vals)):
-        raise ValueError(f"roi {text!r} is not six finite numbers x0,y0,z0,x1,y1,z1 (mm, LPS)")
-    lo = [min(vals[i], vals[i + 3]) for i in range(3)]
-    hi = [max(vals[i], vals[i + 3]) for i in range(3)]
-    if any(h - l <= 0 for l, h in zip(lo, hi)):
-        raise ValueError(f"roi {text!r} has zero extent along an axis")
-    return tuple(lo + hi)
-
-
-def _physical_points_zyx(img: sitk.Image) -> np.ndarray:
-    """LPS physical coordinates (mm) of every voxel centre, shape (z, y, x, 3)."""
-    size = img.GetSize()
-    k, j, i = np.meshgrid(np.arange(size[2]), np.arange(size[1]), np.arange(size[0]), indexing="ij")
-    idx = np.stack([i, j, k], axis=-1).astype(float)
-    m = _direction3(img) @ np.diag(img.GetSpacing())
-    return idx @ m.T + np.asarray(img.GetOrigin())
-
-
-def roi_mask(reference: sitk.Image, roi_lps_mm: Sequence[float]) -> sitk.Image:
-    """uint8 mask of the voxels of ``reference`` whose centres lie in the LPS box.
-
-    ITK physical space is LPS, so the box is compared with ITK physical points directly,
-    whatever the voxel order (a canonical RAS+ NIfTI has direction diag(-1,-1,1): its
-    NIfTI world point (x, y, z) is LPS (-x, -y, z)).
-    """
-    box = parse_roi(roi_lps_mm)
-    if box is None:
-        raise ValueError("empty roi")
-    pts = _physical_points_zyx(reference)
-    lo, hi = np.asarray(box[:3]), np.asarray(box[3:])
-    inside = np.all((pts >= lo) & (pts <= hi), axis=-1)
-    return _to_image(inside, reference)
-
-
-# ----------------------------------------------------------------------------- labels
-
-
+def _describe(stats: Mapping[str, Any]) -> str:
+    keys = [("box_median", "median {:.4g}"), ("box_robust_sd", "robust SD {:.4g}"), ("max_z", "max z {:.2f}"),
+            ("max_smoothed_z", "max smoothed z {:.2f}"), ("seed_threshold_z", "seed level z {:.2f}"),
+            ("candidates", "{} candidate(s)"), ("rejected_crossing_the_box_border", "{} crossing the box border"),
+            ("rejected_thin", "{} thin (vessel-like)")]
+    parts = [fmt.format(stats[k]) for k, fmt in keys if k in stats and stats[k] is not None]
+    return ", ".join(parts)
 def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
     """Map a label array to the twinflow convention (1 enh, 2 non-enh/oedema, 3 necrosis).
 
@@ -402,9 +191,11 @@ def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
       * ``brats2021`` 1 = necrotic / non-enhancing core -> 3, 2 = oedema -> 2, 4 = enhancing -> 1
         (BraTS 2017-2021; values {0,1,2,4}).
       * ``brats2023`` 1 -> 3, 2 -> 2, 3 = enhancing -> 1 (BraTS 2023+; values {0,1,2,3}).
-      * ``brats``     either of the above, told apart by the values present: 4 means the
+      * ``brats2013`` 1 necrosis -> 3, 2 oedema -> 2, 3 non-enhancing tumour -> 3 (tumour core,
+        as BraTS 2017+ merged it into label 1), 4 enhancing -> 1 (BraTS 2012-2016).
+      * ``brats``     brats2021 or brats2023, told apart by the values present: 4 means the
         older files, 3 the newer ones; a file with both 3 and 4 is refused (that is the
-        pre-2017 scheme, where 3 was non-enhancing tumour).
+        pre-2017 scheme, where 3 was non-enhancing tumour: say brats2013).
     Raises ValueError naming the offending values.
     """
     a = np.asarray(arr)
@@ -417,9 +208,11 @@ def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
         raise ValueError(f"unknown label convention {convention!r}; expected one of {', '.join(LABEL_CONVENTIONS)}")
     if conv == "brats":
         if {3, 4} <= present:
-            raise ValueError("BraTS label map has both 3 and 4 (pre-2017 scheme?); say brats2021 or brats2023")
+            raise ValueError("BraTS label map has both 3 and 4 (the pre-2017 scheme, where 3 is non-enhancing "
+                         "tumour): set label_convention to brats2013")
         conv = "brats2021" if 4 in present else "brats2023"
-    allowed = {"twinflow": {0, 1, 2, 3}, "brats2021": {0, 1, 2, 4}, "brats2023": {0, 1, 2, 3}}[conv]
+    allowed = {"twinflow": {0, 1, 2, 3}, "brats2013": {0, 1, 2, 3, 4}, "brats2021": {0, 1, 2, 4},
+               "brats2023": {0, 1, 2, 3}}[conv]
     bad = sorted(present - allowed)
     if bad:
         raise ValueError(f"label values {bad} are not allowed in the {conv} convention (allowed {sorted(allowed)})")
@@ -428,7 +221,11 @@ def convert_labels(arr: np.ndarray, convention: str = "twinflow") -> np.ndarray:
     lut = np.zeros(5, dtype=np.uint8)
     lut[1] = LABEL_NECROSIS
     lut[2] = LABEL_NONENHANCING
-    lut[4 if conv == "brats2021" else 3] = LABEL_ENHANCING
+    if conv == "brats2013":
+        lut[3] = LABEL_NECROSIS  # non-enhancing tumour: part of the tumour core, as in BraTS 2017+ label 1
+        lut[4] = LABEL_ENHANCING
+    else:
+        lut[4 if conv == "brats2021" else 3] = LABEL_ENHANCING
     return lut[a]
 
 
@@ -457,9 +254,9 @@ def score(auto: sitk.Image | np.ndarray, expert: sitk.Image | np.ndarray, *, vox
     """
     if isinstance(auto, sitk.Image) or isinstance(expert, sitk.Image):
         ref = auto if isinstance(auto, sitk.Image) else expert
-        if isinstance(auto, sitk.Image) and isinstance(expert, sitk.Image) and not _same_grid(auto, expert):
+        if isinstance(auto, sitk.Image) and isinstance(expert, sitk.Image) and not same_grid(auto, expert):
             raise ValueError("automatic and expert labels are on different grids")
-        voxel_ml = _voxel_ml(ref) if voxel_ml is None else voxel_ml
+        voxel_ml = _voxel_ml_of(ref) if voxel_ml is None else voxel_ml
     a = sitk.GetArrayViewFromImage(auto) if isinstance(auto, sitk.Image) else np.asarray(auto)
     e = sitk.GetArrayViewFromImage(expert) if isinstance(expert, sitk.Image) else np.asarray(expert)
     if a.shape != e.shape:
@@ -490,303 +287,348 @@ def score(auto: sitk.Image | np.ndarray, expert: sitk.Image | np.ndarray, *, vox
 # ------------------------------------------------------------------------------ core
 
 
-def _grow(evidence: np.ndarray, allowed: np.ndarray, seeds: np.ndarray, floor: float) -> np.ndarray:
-    """Hysteresis: each seeded region grows over connected voxels above its half-maximum.
+# ------------------------------------------------------------------------------ pipeline
 
-    Candidates are the connected voxels above ``floor``; inside each candidate that holds
-    seeds the boundary is ``max(floor, 0.5 x median seed evidence)`` (half-way between the
-    lesion and the brain median, which is 0 on a robust z scale).
-    """
-    cand = allowed & (evidence >= floor)
-    lab, n = ndi.label(cand)
-    out = np.zeros_like(seeds)
-    if n == 0 or not seeds.any():
-        return out
-    for i, sl in enumerate(ndi.find_objects(lab), start=1):
-        if sl is None:
+
+def _series(images: Mapping[str, Any], inp: Inputs, notes: dict[str, Any]) -> dict[str, tuple[str, sitk.Image]]:
+    """canonical name -> (name as given, image) for the series the method reads; checked."""
+    if not isinstance(images, Mapping):
+        raise inp.error(f"images must map series names to images, got {type(images).__name__}")
+    named: dict[str, tuple[str, sitk.Image]] = {}
+    for given in sorted(images, key=str):
+        img = images[given]
+        canon = canonical_series_name(given)
+        if img is None or canon not in SERIES:
             continue
-        comp = lab[sl] == i
-        s = seeds[sl] & comp
-        if not s.any():
-            continue
-        e = evidence[sl]
-        t = max(floor, 0.5 * float(np.median(e[s])))
-        sub = comp & (e >= t)
-        sl_lab, _ = ndi.label(sub)
-        ids = np.unique(sl_lab[s & sub])
-        out[sl] |= np.isin(sl_lab, ids[ids > 0])
+        if canon in named:
+            raise inp.error(f"series {named[canon][0]!r} and {given!r} are both {canon}; give one", given)
+        check_image(img, str(given), inp)
+        named[canon] = (str(given), img)
+    ignored = sorted(str(k) for k in images if canonical_series_name(k) not in SERIES)
+    if ignored:
+        notes["series_ignored"] = ignored
+    if not any(n in named for n in ("T1post", "FLAIR", "T2", "T1")):
+        raise inp.error(f"no usable series among {sorted(str(k) for k in images)}: tumour segmentation needs "
+                        "T1post (T1c, T1Gd), FLAIR, T2 or T1")
+    return named
+
+
+def _resampled(img: sitk.Image, given: str, ref: sitk.Image, ref_name: str, inp: Inputs, *, label: bool) -> sitk.Image:
+    out = on_grid(img, ref, label=label)
+    if not same_grid(img, ref):
+        # a series that does not overlap the reference in space resamples to all default values
+        ones = sitk.Image(img.GetSize(), sitk.sitkUInt8) + 1
+        ones.CopyInformation(img)
+        probe = sitk.Resample(ones, ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        if not sitk.GetArrayViewFromImage(probe).any():
+            raise inp.error(f"{given} does not overlap {ref_name} in space (image extents, LPS mm: "
+                            f"{_fmt_box(image_extent_lps(img))} vs {_fmt_box(image_extent_lps(ref))}); "
+                            "the series of a visit must be co-registered", given)
     return out
 
 
-def _smooth(evidence: np.ndarray, sp: np.ndarray, radius_mm: float) -> np.ndarray:
-    """Edge-preserving median filter over a ball of ``radius_mm`` (in-plane for thick slices)."""
-    fp = _ball(sp, radius_mm)
-    axis = _slice_axis_zyx(sp)
-    if sp[axis] > 2.0 * np.min(sp) and fp.shape[axis] > 1:
-        fp = np.take(fp, [fp.shape[axis] // 2], axis=axis)
-    if fp.sum() <= 1:
-        return evidence
-    return ndi.median_filter(evidence, footprint=fp, mode="nearest")
+def _fmt_box(b: Sequence[float]) -> str:
+    return ",".join(f"{v:.1f}" for v in b)
 
 
-def _blobs(mask: np.ndarray, sp: np.ndarray) -> np.ndarray:
-    """Components of ``mask`` that contain a ball of radius BLOB_MM (drops vessels, dura)."""
-    lab, n = ndi.label(mask)
-    if n == 0:
-        return mask
-    core = ndi.binary_opening(mask, _ball(sp, BLOB_MM))
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[np.unique(lab[core])] = True
-    keep[0] = False
-    return keep[lab]
+def _estimated_brain(ref: sitk.Image, arrays: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+    src = next(n for n in ("T1", "T1post", "FLAIR", "T2") if n in arrays)
+    img = sitk.GetImageFromArray(np.where(valid, arrays[src], np.nan).astype(np.float32))
+    img.CopyInformation(ref)
+    return (sitk.GetArrayFromImage(estimate_brain_mask(img)) > 0) & valid
 
 
-def _detect(
-    evidence: np.ndarray,
-    allowed: np.ndarray,
-    guided: bool,
-    sp: np.ndarray,
-    voxel_ml: float,
-    min_ml: float,
-    notes: dict[str, Any],
-    name: str,
-) -> np.ndarray:
-    """Lesion core of one evidence map.
-
-    Automatic: seeds above Z_SEED grow to their half-maximum against the brain median (0).
-    Guided (``allowed`` is an ROI or prior region): seeds above Otsu's split inside the
-    region, grown to half-way between the seeds' median and the region's median.
-    """
-    if not allowed.any():
-        return allowed
-    if guided:
-        otsu = max(Z_GROW, _otsu(evidence[allowed]))
-        seeds = allowed & (evidence >= otsu)
-        if not seeds.any():
-            notes[f"{name}_rule"] = "otsu_in_region: no seeds"
-            return seeds
-        lesion = float(np.median(evidence[seeds]))
-        background = float(np.median(evidence[allowed]))
-        t = max(Z_GROW, 0.5 * (lesion + background))
-        mask = allowed & (evidence >= t)
-        notes.update({f"{name}_rule": "otsu seeds in region, half-maximum boundary",
-                      f"{name}_seed_z": otsu, f"{name}_threshold_z": t})
-    else:
-        seeds = allowed & (evidence >= Z_SEED)
-        seeds = ndi.binary_opening(seeds, _ball(sp, OPEN_MM)) if seeds.any() else seeds
-        mask = _grow(evidence, allowed, seeds, Z_GROW)
-        notes.update({f"{name}_rule": "half-maximum hysteresis", f"{name}_seed_z": Z_SEED})
-    if mask.any():
-        mask = ndi.binary_opening(mask, _ball(sp, OPEN_MM))
-    mask = _remove_small(mask, min_ml / voxel_ml)
-    return _blobs(mask, sp)
-
-
-def _drop_superficial(mask: np.ndarray, brain: np.ndarray, sp: np.ndarray, notes: dict[str, Any]) -> np.ndarray:
-    """Drop components lying mostly within SURFACE_MM of an estimated brain-mask surface."""
-    lab, n = ndi.label(mask)
-    if n == 0:
-        return mask
-    depth = ndi.distance_transform_edt(np.pad(brain, 1), sampling=sp)[1:-1, 1:-1, 1:-1]
-    med = np.asarray(ndi.median(depth, lab, index=np.arange(1, n + 1)), dtype=float)
-    keep = np.concatenate([[False], med >= SURFACE_MM])
-    notes["superficial_components_dropped"] = int(np.count_nonzero(~keep[1:]))
-    return keep[lab]
+def _domain(
+    ref: sitk.Image, ref_name: str, arrays: Mapping[str, np.ndarray], valid: np.ndarray, *,
+    mask: sitk.Image | None, mask_key: str | None, box: np.ndarray | None, anatomy: str | None,
+    inp: Inputs, notes: dict[str, Any], names: Mapping[str, str],
+) -> tuple[np.ndarray, bool]:
+    """(domain, estimated) -- see the module doc, step 2."""
+    if mask is not None:
+        check_image(mask, mask_key, inp, what="mask")
+        m = sitk.GetArrayFromImage(_resampled(mask, mask_key, ref, ref_name, inp, label=True))
+        m = np.nan_to_num(m.astype(np.float64)) > 0
+        if not m.any():
+            raise inp.error(f"the {mask_key.replace('_', ' ')} is empty (no voxel > 0 on the {ref_name} grid)", mask_key)
+        notes["domain"] = f"given {mask_key}"
+        return m & valid, False
+    if box is not None:
+        fg = foreground(np.where(valid, arrays[ref_name], np.nan)) & valid
+        if anatomy in (None, "brain"):
+            brain = _estimated_brain(ref, arrays, valid)
+            ml = float(brain.sum()) * voxel_ml(ref)
+            centre = central_part(box)
+            inside = float((brain & centre).sum()) / max(1, int(centre.sum()))
+            if BRAIN_ML_RANGE[0] <= ml <= BRAIN_ML_RANGE[1] and inside >= 0.5:
+                near = ndi.binary_dilation(brain, ball(spacing_zyx(ref), ROI_BRAIN_MARGIN_MM))
+                notes["domain"] = (f"no organ mask: estimated brain mask (+{ROI_BRAIN_MARGIN_MM:g} mm) inside the roi "
+                                   "box, air excluded")
+                return near & fg, True
+        notes["domain"] = "no organ mask: the roi box without air"
+        return fg, False
+    if anatomy not in (None, "brain"):
+        raise inp.error(f"automatic segmentation of {anatomy} anatomy needs an organ_mask series or an roi "
+                        "(the brain mask estimate applies to heads only)", ref_name)
+    src = next(n for n in ("T1", "T1post", "FLAIR", "T2") if n in arrays)
+    named_src = names.get
+    brain = _estimated_brain(ref, arrays, valid)
+    ml = float(brain.sum()) * voxel_ml(ref)
+    radius = float(ndi.distance_transform_edt(np.pad(brain, 1), sampling=spacing_zyx(ref)).max())
+    lo, hi = BRAIN_ML_RANGE
+    if not (lo <= ml <= hi and radius >= BRAIN_MIN_RADIUS_MM):
+        raise inp.error(f"no organ mask and no roi, and {named_src(src)} does not look like a head: the estimated "
+                        f"brain is {ml:.0f} ml (expected {lo:.0f}-{hi:.0f} ml) and holds a ball of radius "
+                        f"{radius:.0f} mm (a brain holds one of {BRAIN_MIN_RADIUS_MM:.0f} mm); give an organ_mask "
+                        "(or brain_mask) series or an roi", src)
+    notes["domain"] = "estimated brain mask (no brain_mask given)"
+    return brain, True
 
 
-def _extend(
-    evidence: np.ndarray, core: np.ndarray, allowed: np.ndarray, sp: np.ndarray, notes: dict[str, Any]
-) -> np.ndarray:
-    """Peritumoural extension of a core: mildly hyperintense tissue connected to it.
-
-    Voxels within EXTEND_MM of the core whose median-filtered evidence is Z_EXTEND
-    robust SDs of single voxels above the median of the search region (the ROI, or the brain) -- the non-enhancing
-    tumour / oedema seen as faint hyperintensity when no FLAIR/T2 is available.
-    """
-    if not core.any():
-        return core
-    zs = _smooth(evidence, sp, SMOOTH_MM)
-    v = evidence[allowed]  # background level and spread of single voxels (not of the smoothed map)
-    med = float(np.median(v))
-    sd = 1.4826 * float(np.median(np.abs(v - med))) or float(np.std(v)) or 1.0
-    t = med + Z_EXTEND * sd
-    near = ndi.distance_transform_edt(~core, sampling=sp) <= EXTEND_MM
-    cand = (allowed & near & (zs >= t)) | core
-    lab, _ = ndi.label(cand)
-    ids = np.unique(lab[core])
-    grown = np.isin(lab, ids[ids > 0])
-    grown = ndi.binary_opening(grown, _ball(sp, OPEN_MM)) | core
-    notes["extension_threshold_smoothed_z"] = t
-    return grown & ~core
+def _labels_from_box(found, region: np.ndarray, sp: np.ndarray, label: np.ndarray, notes: dict[str, Any]) -> None:
+    """Write one box's T1post-only lesion into ``label``: 1 enhancing, 3 enclosed core, 2 faint rim."""
+    enh = found.enhancing & found.mask
+    core = found.mask & ~enh
+    rim = extend_rim(found.z, found.mask, region, sp, notes, reference_z=found.reference_z)
+    whole = found.mask | rim
+    # one body: a closing of CLOSE_MM bridges the notches between enhancing nodules (as an
+    # expert's outline does), holes filled
+    whole = fill_holes(ndi.binary_closing(whole, ball(sp, CLOSE_MM)) | whole, sp) & region
+    label[whole & (label == 0)] = LABEL_NONENHANCING
+    label[core & (label != LABEL_ENHANCING)] = LABEL_NECROSIS
+    label[enh] = LABEL_ENHANCING
 
 
 def segment_tumour(
     images: Mapping[str, sitk.Image],
     *,
     brain_mask: sitk.Image | None = None,
+    organ_mask: sitk.Image | None = None,
     roi_lps_mm: str | Sequence[float] | None = None,
     prior_mask: sitk.Image | None = None,
     expert_label: sitk.Image | None = None,
     label_convention: str = "twinflow",
     bias_correction: bool = True,
+    anatomy: str | None = None,
+    patient: str | None = None,
+    paths: Mapping[str, str] | None = None,
 ) -> SegmentationResult:
-    """Segment a brain tumour into 1 enhancing / 2 non-enhancing+oedema / 3 necrosis.
+    """Segment a tumour into 1 enhancing / 2 non-enhancing+oedema / 3 necrosis (non-enhancing core).
 
     ``images`` maps series names to 3D images (T1post/T1c/T1Gd, T1, FLAIR, T2, ADC; other
-    keys are ignored).  ``roi_lps_mm`` (box x0,y0,z0,x1,y1,z1 in LPS mm) and ``prior_mask``
-    (previous visit's tumour, any label image > 0) guide the search.  ``expert_label`` in
-    ``label_convention`` replaces the automatic result for the model and is scored against it.
+    keys are ignored).  ``organ_mask`` (or its synonym ``brain_mask``) is the domain;
+    ``roi_lps_mm`` (box x0,y0,z0,x1,y1,z1 in LPS mm) and ``prior_mask`` (previous visit's
+    tumour, any label image > 0) guide the search.  ``expert_label`` in ``label_convention``
+    replaces the automatic result for the model and is scored against it.  ``anatomy``
+    ("brain", "breast", ...; None = brain unless an organ mask or ROI says otherwise) only
+    matters without a mask and an ROI.  ``patient`` and ``paths`` (display path per series
+    name, ``organ_mask``/``brain_mask``, ``label``, ``prior``, ``roi``) name the patient and
+    file in error messages.  Every bad input raises :class:`~twinflow.errors.InputError`.
     """
-    named = {_canonical_series_name(k): v for k, v in images.items() if v is not None}
-    ref_name = next((n for n in ("T1post", "FLAIR", "T2", "T1") if n in named), None)
-    if ref_name is None:
-        raise ValueError(f"no usable series among {sorted(images)}; need T1post, FLAIR, T2 or T1")
-    ref = named[ref_name]
-    if ref.GetDimension() != 3:
-        raise ValueError(f"{ref_name} is {ref.GetDimension()}D; segmentation needs 3D images")
-    sp = _spacing_zyx(ref)
-    vml = _voxel_ml(ref)
-    slice_axis = _slice_axis_zyx(sp)
-    notes: dict[str, Any] = {"reference_series": ref_name, "bias_correction": "N4" if bias_correction else "none"}
+    inp = Inputs(patient, dict(paths or {}))
+    notes: dict[str, Any] = {}
+    named = _series(images, inp, notes)
+    if brain_mask is not None and organ_mask is not None:
+        raise inp.error("both organ_mask and brain_mask were given; they are synonyms, give one", "organ_mask")
+    mask_img, mask_key = (organ_mask, "organ_mask") if organ_mask is not None else (brain_mask, "brain_mask")
+    if mask_img is None:
+        mask_key = None
+    conv = str(label_convention).lower()
+    if conv not in LABEL_CONVENTIONS:
+        raise inp.error(f"unknown label convention {label_convention!r}; expected one of {', '.join(LABEL_CONVENTIONS)}",
+                        "label")
 
-    # brain mask
-    if brain_mask is not None:
-        brain = sitk.GetArrayFromImage(_on_grid(brain_mask, ref, label=True)) > 0
-        notes["brain_mask"] = "given"
-    else:
-        src = named.get("T1", named.get("T1post", ref))
-        brain = sitk.GetArrayFromImage(estimate_brain_mask(_on_grid(src, ref, label=False))) > 0
-        notes["brain_mask"] = "estimated (Otsu + erosion, largest component)"
-    if not brain.any():
-        raise ValueError("brain mask is empty")
-    notes["brain_volume_ml"] = float(brain.sum()) * vml
+    ref_name = next(n for n in ("T1post", "FLAIR", "T2", "T1") if n in named)
+    ref = named[ref_name][1]
+    sp = spacing_zyx(ref)
+    vml = voxel_ml(ref)
+    notes.update({"reference_series": ref_name, "voxel_mm": [float(s) for s in ref.GetSpacing()]})
 
-    # series on the reference grid, bias corrected
     arrays: dict[str, np.ndarray] = {}
-    for n in ("T1post", "T1", "FLAIR", "T2", "ADC"):
-        if n not in named:
-            continue
-        img = _on_grid(named[n], ref, label=False)
-        if bias_correction and n != "ADC":
-            img = _n4(img, brain)
-        arrays[n] = _arr(img)
-    notes["series_used"] = sorted(arrays)
+    for n in SERIES:
+        if n in named:
+            given, img = named[n]
+            arrays[n] = finite_array(_resampled(img, given, ref, ref_name, inp, label=False), given, inp, notes)
+    valid = np.ones(ref.GetSize()[::-1], bool)
+    for n, a in arrays.items():
+        if n != "ADC":
+            valid &= np.isfinite(a)
+    if not valid.any():
+        raise inp.error("no voxel has finite values in every series", ref_name)
 
-    # guidance region
-    region = None
-    min_ml = MIN_LESION_ML
+    # ROI
+    box = None
     source = "automatic"
-    if roi_lps_mm is not None and parse_roi(roi_lps_mm) is not None:
-        region = sitk.GetArrayFromImage(roi_mask(ref, roi_lps_mm)) > 0
-        if not (region & brain).any():
-            raise ValueError("roi does not overlap the brain")
-        notes["roi_lps_mm"] = list(parse_roi(roi_lps_mm))
+    try:
+        roi = parse_roi(roi_lps_mm)
+    except ValueError as exc:
+        raise inp.error(str(exc), "roi") from None
+    if roi is not None:
+        box = sitk.GetArrayFromImage(roi_mask(ref, roi)) > 0
+        if not box.any():
+            raise inp.error(f"roi {_fmt_box(roi)} (LPS mm) lies outside the image ({ref_name} covers "
+                            f"{_fmt_box(image_extent_lps(ref))}); check the coordinates are LPS (DICOM/ITK), "
+                            "not RAS", "roi")
+        notes["roi_lps_mm"] = list(roi)
         source = "roi"
-    elif prior_mask is not None:
-        prior = sitk.GetArrayFromImage(_on_grid(prior_mask, ref, label=True)) > 0
+
+    for n, a in arrays.items():
+        check_contrast(a, valid, named[n][0], inp, "in the whole image")
+    domain, estimated = _domain(ref, ref_name, arrays, valid, mask=mask_img, mask_key=mask_key, box=box,
+                                anatomy=anatomy, inp=inp, notes=notes, names={k: v[0] for k, v in named.items()})
+    notes["domain_volume_ml"] = float(domain.sum()) * vml
+    if box is not None:
+        if not (box & domain).any():
+            raise inp.error(f"roi {_fmt_box(roi)} (LPS mm) does not overlap the {mask_key or 'tissue'} "
+                            f"({box.sum()} roi voxels, none inside)", "roi")
+    for n, a in arrays.items():
+        where = "inside the roi" if box is not None else f"inside the {mask_key or 'domain'}"
+        check_contrast(a, (box & domain) if box is not None else domain, named[n][0], inp, where)
+
+    prior = None
+    if prior_mask is not None and box is None:
+        check_image(prior_mask, "prior", inp, what="mask")
+        prior = np.nan_to_num(sitk.GetArrayFromImage(_resampled(prior_mask, "prior", ref, ref_name, inp, label=True))
+                              .astype(np.float64)) > 0
         if prior.any():
-            region = ndi.distance_transform_edt(~prior, sampling=sp) <= PRIOR_MARGIN_MM
-            notes["prior_margin_mm"] = PRIOR_MARGIN_MM
             source = "prior"
+            notes["prior_margin_mm"] = PRIOR_MARGIN_MM
         else:
             notes["prior"] = "empty prior ignored"
-    if region is not None:
-        min_ml = MIN_SPECK_ML
-    notes["min_component_ml"] = min_ml
-    allowed = brain if region is None else brain & region
+            prior = None
 
-    # evidence
-    zmaps: dict[str, np.ndarray] = {}
-    if "T1post" in arrays:
-        c = arrays["T1post"]
-        zc, _, _ = _robust_z(c, brain)
-        zmaps["T1post"] = zc
-        if "T1" in arrays:
-            t1 = arrays["T1"]
-            d = c / max(np.median(c[brain]), 1e-6) - t1 / max(np.median(t1[brain]), 1e-6)
-            zmaps["enhancement"], _, _ = _robust_z(d, brain)
-            notes["enhancement"] = "T1post - T1 (each / brain median), robust z"
+    # bias field and evidence
+    stats_region = (box & domain) if box is not None else domain
+    use_n4 = bias_correction and box is None
+    notes["bias_correction"] = "N4" if use_n4 else ("none (roi: statistics are local)" if bias_correction else "none")
+    z: dict[str, np.ndarray] = {}
+    for n, a in arrays.items():
+        if n == "ADC":
+            continue
+        filled = np.where(valid, a, np.nanmedian(a[stats_region]))
+        if use_n4 and np.nanmin(a[domain]) < 0:
+            # magnitude images are never negative: this one was intensity-normalised by a
+            # pipeline (BraTS, nnU-Net preprocessing) that corrects the bias field first
+            notes.setdefault("n4_skipped_normalised_input", []).append(n)
+        elif use_n4:
+            img = sitk.GetImageFromArray(filled.astype(np.float32))
+            img.CopyInformation(ref)
+            # the bias field is fitted to normal tissue: lesions (and CSF) would pull it
+            zpre = robust_z(filled, domain)[0]
+            fit = domain & (np.abs(zpre) < N4_FIT_Z)
+            filled = sitk.GetArrayFromImage(n4(img, fit if fit.sum() > 0.5 * domain.sum() else domain)).astype(np.float64)
+        z[n] = robust_z(filled, stats_region)[0]
+    notes["series_used"] = sorted(arrays)
+    ze = None
+    if "T1post" in z:
+        if "T1" in z:
+            ze = robust_z(z["T1post"] - z["T1"], stats_region)[0]
+            notes["enhancement"] = "z(T1post) - z(T1), robust z"
         else:
-            zmaps["enhancement"] = zc
+            ze = z["T1post"]
             notes["enhancement"] = "T1post robust z (no pre-contrast T1)"
-    hyper_name = "FLAIR" if "FLAIR" in arrays else ("T2" if "T2" in arrays else None)
+    hyper_name = "FLAIR" if "FLAIR" in z else ("T2" if "T2" in z else None)
+    zh = z[hyper_name] if hyper_name else None
     if hyper_name:
-        zmaps["hyper"], _, _ = _robust_z(arrays[hyper_name], brain)
-        notes["oedema"] = f"{hyper_name} robust z"
+        notes["hyperintensity"] = f"{hyper_name} robust z"
 
-    det_notes: dict[str, Any] = {}
-    enh = np.zeros_like(brain)
-    hyper = np.zeros_like(brain)
-    estimated_mask = brain_mask is None and region is None
-    def detect(z: np.ndarray, name: str) -> np.ndarray:
-        found = _detect(z, allowed, region is not None, sp, vml, min_ml, det_notes, name)
-        if source == "prior":  # the prior adds sensitivity near the old tumour; new growth is found anyway
-            found |= _detect(z, brain, False, sp, vml, MIN_LESION_ML, det_notes.setdefault("outside_prior", {}), name)
-        return found
-
-    if "enhancement" in zmaps:
-        enh = detect(zmaps["enhancement"], "enhancement")
-        if estimated_mask and enh.any():
-            enh = _drop_superficial(enh, brain, sp, det_notes)
-    if "hyper" in zmaps:
-        hyper = detect(zmaps["hyper"], "hyperintensity")
-        if estimated_mask and hyper.any():
-            hyper = _drop_superficial(hyper, brain, sp, det_notes)
-    elif enh.any():
-        # no FLAIR/T2: faint T1post hyperintensity around the enhancing core = non-enhancing tumour
-        hyper = _extend(zmaps["T1post"], enh, allowed, sp, det_notes)
-    notes["detection"] = det_notes
-
-    # core: close the enhancing mask, fill holes
-    label = np.zeros(brain.shape, dtype=np.uint8)
-    if enh.any():
-        closed = ndi.binary_closing(enh, _ball(sp, CLOSE_MM)) | enh
-        core = _fill_holes(closed, slice_axis) & brain
-        enclosed = core & ~enh
-        zc = zmaps.get("T1post")
-        label[enclosed] = LABEL_NONENHANCING
-        if zc is not None:
-            label[enclosed & (zc < 0.0)] = LABEL_NECROSIS
-        label[enh] = LABEL_ENHANCING
-    if hyper.any():
-        hyper = _fill_holes(hyper, slice_axis) & brain
-        if label.any():
-            # hyperintense components touching the core, or lesions in their own right
-            lab, n = ndi.label(hyper)
-            touching = np.unique(lab[ndi.binary_dilation(label > 0) & (lab > 0)])
-            keep = np.isin(lab, touching[touching > 0]) | _remove_small(hyper, min_ml / vml)
-            hyper = keep
-        label[(label == 0) & hyper] = LABEL_NONENHANCING
-    if label.any():
-        # whole tumour: close and fill once more so core and surrounding tissue are one body
-        whole = label > 0
-        whole = _fill_holes(ndi.binary_closing(whole, _ball(sp, CLOSE_MM)) | whole, slice_axis) & brain
-        label[(label == 0) & whole] = LABEL_NONENHANCING
-    if not zmaps:
+    label = np.zeros(domain.shape, np.uint8)
+    if zh is not None:
+        masks = segment_glioma(zh, ze, domain, sp, notes, search=box,
+                               prefer=None if prior is None else ndi.binary_dilation(prior, ball(sp, 2.0)))
+        label[masks["whole"]] = LABEL_NONENHANCING
+        label[masks["core"]] = LABEL_NECROSIS
+        label[masks["enhancing"]] = LABEL_ENHANCING
+        notes["method"] = "glioma: FLAIR half-maximum lesion, T1post mixture split inside it, rim closed and filled"
+        if box is not None and not label.any():
+            v = arrays[hyper_name][box & domain]
+            raise inp.error(f"no {hyper_name}-hyperintense lesion in the roi {_fmt_box(roi)}: {hyper_name} there has "
+                            f"median {np.median(v):.4g}, robust z of its brightest voxel "
+                            f"{float(np.max(zh[box & domain])):.2f}, but the lesion needs z > "
+                            f"{notes.get('hyperintensity_threshold_z', 2.0):.2f} over a connected region",
+                            named[hyper_name][0])
+    elif ze is not None:
+        enh_src = "T1post"
+        evidence = arrays["T1post"] if "T1" not in arrays else ze
+        evidence = np.where(valid, evidence, np.nan)
+        boxes: list[np.ndarray] = []
+        if box is not None:
+            boxes = [box]
+        else:
+            if prior is not None:
+                pb = grow_box(bbox(prior), prior.shape, sp, PRIOR_MARGIN_MM)
+                m = np.zeros_like(prior)
+                m[pb] = True
+                boxes.append(m)
+            det_notes: dict[str, Any] = {}
+            found = detect_lesions(ze, domain, sp, vml, det_notes, estimated_mask=estimated)
+            notes["detection"] = det_notes
+            for b in boxes_around(found, sp):
+                if not any((b & other).any() for other in boxes):
+                    boxes.append(b)
+        box_notes = []
+        for b in boxes:
+            region = b & domain & valid
+            try:
+                found_box = segment_in_box(np.nan_to_num(evidence, nan=float(np.nanmedian(evidence[region]))),
+                                           region, b, sp, min_voxels=max(1.0, MIN_SPECK_ML / vml))
+            except NoLesion as exc:
+                if box is not None:
+                    raise inp.error(
+                        f"no enhancing lesion found in the roi {_fmt_box(roi)} (LPS mm): {exc.reason} "
+                        f"({_describe(exc.stats)}); check that the roi surrounds the lesion and that "
+                        f"{named[enh_src][0]} is contrast-enhanced", named[enh_src][0]) from None
+                box_notes.append({"box": "no lesion", "reason": exc.reason, **_jsonable(exc.stats)})
+                continue
+            box_notes.append(_jsonable(found_box.notes))
+            _labels_from_box(found_box, region, sp, label, notes)
+        notes["boxes"] = box_notes
+        notes["method"] = "enhancing lesion in a box: local robust z, border-crossing structures rejected, half maximum"
+    else:
+        if box is not None:
+            raise inp.error(f"an roi needs a contrast-enhanced T1 (T1post), FLAIR or T2 to segment; this visit has "
+                            f"only {', '.join(sorted(named))}", named[ref_name][0])
         notes["warning"] = "no tumour-sensitive series (T1post, FLAIR or T2): empty segmentation"
+    label[~domain] = 0
+    if not label.any() and "warning" not in notes:
+        notes["warning"] = "no tumour found: empty segmentation (give an roi to point at a lesion)"
 
-    auto_img = _to_image(label, ref)
+    auto_img = to_image(label, ref)
     auto_vol = _volumes(label, vml)
     result_label, result_vol, scores = auto_img, auto_vol, None
     if expert_label is not None:
-        exp = convert_label_image(_on_grid(expert_label, ref, label=True), label_convention)
+        check_image(expert_label, "label", inp, what="label image")
+        exp_on = _resampled(expert_label, "label", ref, ref_name, inp, label=True)
+        try:
+            exp = convert_label_image(exp_on, conv)
+        except ValueError as exc:
+            raise inp.error(f"expert label: {exc}{_convention_hint(exp_on, conv)}", "label") from None
         result_label = exp
         result_vol = _volumes(sitk.GetArrayViewFromImage(exp), vml)
         scores = score(auto_img, exp)
-        notes["expert_label_convention"] = label_convention
+        notes["expert_label_convention"] = conv
         source = "expert"
     return SegmentationResult(
         label=result_label,
         automatic=auto_img,
-        brain_mask=_to_image(brain, ref),
+        brain_mask=to_image(domain, ref),
         volumes_ml=result_vol,
         automatic_volumes_ml=auto_vol,
         source=source,
-        notes=notes,
+        notes=_jsonable(notes),
         scores=scores,
     )
 
 
+def _convention_hint(img: sitk.Image, conv: str) -> str:
+    a = sitk.GetArrayViewFromImage(img)
+    if not np.all(np.isfinite(a)):
+        return ""
+    present = set(np.unique(np.round(a)).astype(int).tolist())
+    if conv == "twinflow" and present <= {0, 1, 2, 3, 4} and 4 in present:
+        which = "brats2013" if 3 in present else "brats2021"
+        return (f" -- this looks like a BraTS file: set models.oncology.segment.label_convention to {which} "
+                "(see config/README.md)")
+    return ""
 # ----------------------------------------------------------------------------- overlay
 
 _COLOURS = {1: (255, 40, 40), 2: (40, 220, 40), 3: (60, 120, 255)}
@@ -803,10 +645,10 @@ def overlay_png(image: sitk.Image, mask: sitk.Image, out_png: str | Path, *, exp
     from twinflow.io.imaging import canonicalise, png_slice_axis
 
     img = canonicalise(sitk.Cast(image, sitk.sitkFloat32))
-    lab = canonicalise(_on_grid(mask, image, label=True))
+    lab = canonicalise(on_grid(mask, image, label=True))
     a = sitk.GetArrayFromImage(img).astype(np.float64)
     m = sitk.GetArrayFromImage(lab).astype(np.int64)
-    ex = None if expert is None else sitk.GetArrayFromImage(canonicalise(_on_grid(expert, image, label=True))) > 0
+    ex = None if expert is None else sitk.GetArrayFromImage(canonicalise(on_grid(expert, image, label=True))) > 0
     axis = png_slice_axis(img.GetSpacing())  # canonical axis 0..2 -> array axis 2 - axis
     arr_axis = 2 - axis
     area = (m > 0).sum(axis=tuple(i for i in range(3) if i != arr_axis))
