@@ -320,7 +320,7 @@ def test_roi_outside_the_brain_is_a_named_segmentation_error(tmp_path):
     m, ctx = OncologyTwin(), p.context()
     with pytest.raises(InputError) as e:
         m.segment(ctx, "V1", ctx.segment_dir("V1"))
-    named(e, f"{PID}/V1/T1post.nii.gz", "segmentation failed")
+    named(e, "imaging.tsv (roi)", "lies outside the image")
 
 
 # ----------------------------------------------------------------------------- identifiability

@@ -261,10 +261,18 @@ class OncologyTwin(TwinModel):
                     if prev.is_file():
                         prior = sitk.ReadImage(str(prev))
                 roi = next((r.roi for r in series.values() if r.roi), None)
+                paths = {k: r.path_display for k, r in series.items()}
+                paths.update(roi="imaging.tsv (roi)", prior=f"segment/{visits[i - 1]}" if i > 0 else "prior")
+                if bm is not None:
+                    paths["organ_mask"] = paths.get("organ_mask") or paths.get("brain_mask")
                 try:
-                    res = segment_tumour(images, brain_mask=brain, roi_lps_mm=roi, prior_mask=prior,
-                                         expert_label=expert)
+                    res = segment_tumour(images, organ_mask=brain, roi_lps_mm=roi, prior_mask=prior,
+                                         expert_label=expert, patient=ctx.patient_id, paths=paths)
                     auto_note = "scored against the expert label" if expert is not None else "used"
+                except InputError as exc:
+                    if expert is None:
+                        raise exc.with_context(patient=ctx.patient_id) from None
+                    auto_note = f"failed ({exc.problem}); the expert label is used"
                 except (ValueError, RuntimeError) as exc:
                     if expert is None:
                         raise InputError(f"visit {visit}: tumour segmentation failed: {exc}", patient=ctx.patient_id,
