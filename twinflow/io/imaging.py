@@ -44,7 +44,7 @@ Outputs
 * PNG: mid slice (first frame for 4D) windowed at p01..p99 to uint8, shown in
   radiological convention (anterior/superior up, patient's right on the viewer's left).
   The cut is axial (across canonical S) unless another canonical axis is clearly the
-  acquisition's slice axis (see :func:`png_slice_axis`); QC ``png`` records which.
+  acquisition's slice axis (see :func:`slice_axis`); QC ``png`` records which.
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ def _check_geometry(img: sitk.Image, patient: str | None, shown: str | Path) -> 
     sp = np.asarray(img.GetSpacing()[:3], dtype=float)
     if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
         raise _err(f"invalid voxel spacing {tuple(float(x) for x in sp)}", patient, shown)
-    d = _direction3(img)
+    d = direction3(img)
     if not np.all(np.isfinite(d)) or not np.allclose(d.T @ d, np.eye(3), atol=1e-4):
         raise _err("direction cosines are not orthonormal", patient, shown)
     if not np.all(np.isfinite(img.GetOrigin())):
@@ -659,7 +659,8 @@ def _read_dicom_files(
 # ------------------------------------------------------------------------- canonical
 
 
-def _direction3(img: sitk.Image) -> np.ndarray:
+def direction3(img: sitk.Image) -> np.ndarray:
+    """The 3x3 direction matrix of the first three axes (of a 3D or 4D image)."""
     dim = img.GetDimension()
     d = np.asarray(img.GetDirection(), dtype=float).reshape(dim, dim)
     return d[:3, :3]
@@ -667,7 +668,7 @@ def _direction3(img: sitk.Image) -> np.ndarray:
 
 def ras_affine(img: sitk.Image) -> np.ndarray:
     """4x4 voxel -> RAS+ world (mm) affine of the first three axes, as NIfTI stores it."""
-    d = _direction3(img)
+    d = direction3(img)
     sp = np.asarray(img.GetSpacing()[:3], dtype=float)
     o = np.asarray(img.GetOrigin()[:3], dtype=float)
     aff = np.eye(4)
@@ -778,13 +779,13 @@ def _geometry_qc(img: sitk.Image) -> dict[str, Any]:
     }
 
 
-def png_slice_axis(spacing_mm: tuple[float, ...] | list[float]) -> int:
-    """Canonical axis across which the QC PNG is cut.
+def slice_axis(spacing_mm: tuple[float, ...] | list[float]) -> int:
+    """Axis (0..2, ITK order) of the acquired slices of a canonical image.
 
-    Axial (axis 2, S) unless another axis is clearly the acquisition's slice axis (its
+    Axis 2 (S, axial) unless another axis is clearly the acquisition's slice axis (its
     spacing > 1.5 x both others, e.g. an oblique cardiac short-axis stack that DICOMOrient
-    maps onto A): then the acquired plane is shown, because an axial cut through 12 slices
-    is a 12-pixel strip.
+    maps onto A).  The QC PNG is cut across it (an axial cut through 12 slices would be a
+    12-pixel strip), and the cardiac segmentation stacks its slices along it.
     """
     sp = [float(x) for x in spacing_mm[:3]]
     coarse = int(np.argmax(sp))
@@ -871,7 +872,7 @@ def ingest_image(
         qc["dicom"] = info.dicom
 
     first = arr[0] if arr.ndim == 4 else arr
-    axis = png_slice_axis(img.GetSpacing())
+    axis = slice_axis(img.GetSpacing())
     png, index = _png_bytes(first, axis, stats["p01"], stats["p99"])
     qc["png"] = {"across_axis": "RAS"[axis], "slice_index": index, "frame": 0}
 
@@ -884,13 +885,15 @@ def ingest_image(
 # ---------------------------------------------------------------------------- labels
 
 
-def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    """The first three axes of ``a`` and ``b`` lie on the same voxel grid (size, spacing,
+    direction; origins within 1 % of a voxel)."""
     if a.GetSize()[:3] != b.GetSize()[:3]:
         return False
     sa, sb = np.asarray(a.GetSpacing()[:3]), np.asarray(b.GetSpacing()[:3])
     if not np.allclose(sa, sb, rtol=1e-4, atol=1e-6):
         return False
-    if not np.allclose(_direction3(a), _direction3(b), atol=1e-4):
+    if not np.allclose(direction3(a), direction3(b), atol=1e-4):
         return False
     tol = 0.01 * float(min(sa.min(), sb.min()))
     return bool(np.max(np.abs(np.subtract(a.GetOrigin()[:3], b.GetOrigin()[:3]))) <= tol)
@@ -898,9 +901,9 @@ def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
 
 def _index_to_ref_continuous(src: sitk.Image, ref: sitk.Image, idx: np.ndarray) -> np.ndarray:
     """Map (N, 3) voxel indices (x, y, z order) of ``src`` to continuous indices of ``ref``."""
-    m_src = _direction3(src) @ np.diag(src.GetSpacing()[:3])
+    m_src = direction3(src) @ np.diag(src.GetSpacing()[:3])
     phys = idx @ m_src.T + np.asarray(src.GetOrigin()[:3])
-    m_ref = _direction3(ref) @ np.diag(ref.GetSpacing()[:3])
+    m_ref = direction3(ref) @ np.diag(ref.GetSpacing()[:3])
     return (phys - np.asarray(ref.GetOrigin()[:3])) @ np.linalg.inv(m_ref).T
 
 
@@ -965,7 +968,7 @@ def ingest_label(
     flags: list[str] = []
     out_frames: list[sitk.Image] = []
     src3 = lab_frames[0]
-    if _same_grid(src3, ref3):
+    if same_grid(src3, ref3):
         for f in lab_frames:
             g = sitk.Image(f)
             g.CopyInformation(ref3)

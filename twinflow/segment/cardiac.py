@@ -4,7 +4,7 @@ Input is a 4D image (x, y, slice, phase) as :func:`twinflow.io.imaging.read_imag
 returns it for a DICOM cine directory (native order: rows/columns of the DICOM pixel
 array, slices ordered by ImagePositionPatient on the slice normal, phases by
 TriggerTime) or a 4D NIfTI.  Internally the data are an array ``[phase, slice, row, col]``;
-for a canonical (RAS) image the slice axis is the coarsest axis (see :func:`_slice_axis`).
+for a canonical (RAS) image the slice axis is the coarsest axis (see :func:`twinflow.io.imaging.slice_axis`).
 
 Method (all thresholds relative to image statistics, all lengths in mm)
 ----------------------------------------------------------------------
@@ -56,6 +56,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from twinflow.io.contours import DicomFrame, rasterise_polygon
+from twinflow.io.imaging import slice_axis as acquisition_slice_axis
 
 __all__ = [
     "CardiacSegmentation",
@@ -138,22 +139,12 @@ class CardiacSegmentation:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _slice_axis(spacing: Sequence[float]) -> int:
-    """ITK axis (0..2) of the slices: 2 unless another axis is clearly coarser (canonical SAX)."""
-    sp = [float(s) for s in spacing[:3]]
-    coarse = int(np.argmax(sp))
-    others = [sp[i] for i in range(3) if i != coarse]
-    if coarse != 2 and sp[coarse] > 1.5 * max(others):
-        return coarse
-    return 2
-
-
 def _to_tzrc(cine: sitk.Image, slice_axis: int | None) -> tuple[np.ndarray, tuple[float, float, float], int]:
     """4D image -> float32 array [T, Z, R, C] and spacing (row, col, slice)."""
     if cine.GetDimension() != 4:
         raise ValueError(f"expected a 4D cine image (x, y, slice, phase), got {cine.GetDimension()}D")
     sp = cine.GetSpacing()
-    ax = _slice_axis(sp) if slice_axis is None else int(slice_axis)
+    ax = acquisition_slice_axis(sp) if slice_axis is None else int(slice_axis)
     arr = sitk.GetArrayFromImage(cine).astype(np.float32)  # [t, z, y, x] in ITK axes 3,2,1,0
     np_axis = 3 - ax  # numpy axis of the slices
     inplane = [a for a in (1, 2, 3) if a != np_axis]  # remaining numpy axes, slowest first

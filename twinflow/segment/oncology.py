@@ -642,14 +642,14 @@ def overlay_png(image: sitk.Image, mask: sitk.Image, out_png: str | Path, *, exp
     the viewer's left).  Colours: 1 red, 2 green, 3 blue; an ``expert`` label, if given, is
     outlined in yellow.  Returns {"slice_axis", "slice_index"} for the QC record.
     """
-    from twinflow.io.imaging import canonicalise, png_slice_axis
+    from twinflow.io.imaging import canonicalise, slice_axis
 
     img = canonicalise(sitk.Cast(image, sitk.sitkFloat32))
     lab = canonicalise(on_grid(mask, image, label=True))
     a = sitk.GetArrayFromImage(img).astype(np.float64)
     m = sitk.GetArrayFromImage(lab).astype(np.int64)
     ex = None if expert is None else sitk.GetArrayFromImage(canonicalise(on_grid(expert, image, label=True))) > 0
-    axis = png_slice_axis(img.GetSpacing())  # canonical axis 0..2 -> array axis 2 - axis
+    axis = slice_axis(img.GetSpacing())  # canonical axis 0..2 -> array axis 2 - axis
     arr_axis = 2 - axis
     area = (m > 0).sum(axis=tuple(i for i in range(3) if i != arr_axis))
     if ex is not None and not area.any():

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from twinflow.errors import InputError
+from twinflow.io.imaging import direction3, same_grid as io_same_grid
 from twinflow.segment.lesion import ball, fill_holes
 
 __all__ = [
@@ -89,19 +90,9 @@ class Inputs:
         return InputError(problem, patient=self.patient, path=self.path(key))
 
 
-def _direction3(img: sitk.Image) -> np.ndarray:
-    return np.asarray(img.GetDirection(), dtype=float).reshape(3, 3)
-
-
 def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    if a.GetDimension() != b.GetDimension() or a.GetSize() != b.GetSize():
-        return False
-    if not np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=1e-4, atol=1e-6):
-        return False
-    if a.GetDimension() == 3 and not np.allclose(_direction3(a), _direction3(b), atol=1e-4):
-        return False
-    tol = 0.01 * float(min(min(a.GetSpacing()), min(b.GetSpacing())))
-    return bool(np.max(np.abs(np.subtract(a.GetOrigin(), b.GetOrigin()))) <= tol)
+    """Same dimension and, on the first three axes, the same voxel grid (:func:`twinflow.io.imaging.same_grid`)."""
+    return a.GetDimension() == b.GetDimension() and a.GetSize() == b.GetSize() and io_same_grid(a, b)
 
 
 def on_grid(img: sitk.Image, ref: sitk.Image, *, label: bool) -> sitk.Image:
@@ -135,7 +126,7 @@ def physical_points_zyx(img: sitk.Image) -> np.ndarray:
     size = img.GetSize()
     k, j, i = np.meshgrid(np.arange(size[2]), np.arange(size[1]), np.arange(size[0]), indexing="ij")
     idx = np.stack([i, j, k], axis=-1).astype(float)
-    m = _direction3(img) @ np.diag(img.GetSpacing())
+    m = direction3(img) @ np.diag(img.GetSpacing())
     return idx @ m.T + np.asarray(img.GetOrigin())
 
 
@@ -233,7 +224,7 @@ def roi_mask(reference: sitk.Image, roi_lps_mm: Sequence[float] | str) -> sitk.I
     inside = np.all((pts >= lo) & (pts <= hi), axis=-1)
     if not inside.any():
         # thin box between voxel centres: widen each axis to half a voxel step
-        step = np.abs(_direction3(reference) @ np.diag(reference.GetSpacing())).max(axis=1)
+        step = np.abs(direction3(reference) @ np.diag(reference.GetSpacing())).max(axis=1)
         pad = np.maximum(0.0, 0.5 * step - 0.5 * (hi - lo))
         inside = np.all((pts >= lo - pad) & (pts <= hi + pad), axis=-1)
     return to_image(inside, reference)
