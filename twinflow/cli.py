@@ -24,11 +24,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from twinflow.twin.verify import verify
+    from twinflow.twin.verify import verify_folder
 
     status = 0
     for d in args.twin_dirs:
-        rep = verify(d, resimulate=not args.hashes_only)
+        rep = verify_folder(d, resimulate=not args.hashes_only)
         print("\n".join(rep.lines()))
         status = status or (0 if rep.ok else 1)
     return status
@@ -74,17 +74,6 @@ def _pe_risk(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
 
 
-def _hospital_verify(args: argparse.Namespace) -> int:
-    from twinflow.hospital.artefact import verify
-
-    status = 0
-    for d in args.twin_dirs:
-        rep = verify(d, resimulate=not args.hashes_only)
-        print("\n".join(rep.lines()))
-        status = status or (0 if rep.ok else 1)
-    return status
-
-
 def _hospital_run(args: argparse.Namespace) -> int:
     import yaml
 
@@ -112,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write only the three sheets (the workflow's demo_cohort rule makes the data)")
     d.set_defaults(func=_demo)
     v = sub.add_parser("verify", help="check a twin artefact's hashes and re-run its simulations from it alone")
-    v.add_argument("twin_dirs", nargs="+", metavar="TWIN_DIR", help="results/<patient>/twin")
+    v.add_argument("twin_dirs", nargs="+", metavar="TWIN_DIR",
+                   help="results/<patient>/twin, results/hospital/<site>/twin, ...")
     v.add_argument("--hashes-only", action="store_true", help="check hashes, do not re-simulate")
     v.set_defaults(func=_verify)
     sm = sub.add_parser("simulate", help="run one treatment arm from a twin artefact")
@@ -136,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     hv = hsub.add_parser("verify", help="check a hospital twin's hashes and re-run its replications byte for byte")
     hv.add_argument("twin_dirs", nargs="+", metavar="TWIN_DIR", help="results/hospital/<site>/twin")
     hv.add_argument("--hashes-only", action="store_true", help="check hashes, do not re-simulate")
-    hv.set_defaults(func=_hospital_verify)
+    hv.set_defaults(func=_verify)
     hr = hsub.add_parser("run", help="every step of one site in this process (no Snakemake)")
     hr.add_argument("--config", default="config/config.yaml", help="config file with a hospital: section")
     hr.add_argument("--site", required=True)

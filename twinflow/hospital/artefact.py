@@ -16,18 +16,16 @@ scenario and the seed alone, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
 import shutil
 import tempfile
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-import twinflow
 from twinflow.hospital.scenarios import apply_scenario, cases_bytes, replicate
 from twinflow.io.atomic import dumps_json, gzip_bytes
+from twinflow.twin.artefact import sha256_file, sha256_json
+from twinflow.twin.software import software as base_software
+from twinflow.twin.verify import VerifyReport, check_manifest, load_entry
 
 FORMAT = "twinflow.hospital_twin"
 FORMAT_VERSION = "1.0.0"
@@ -35,22 +33,8 @@ ENTRY = "hospital_twin.json"
 PACKAGES = ("numpy", "scipy", "pandas", "simpy", "statsmodels", "snakemake")
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def software() -> dict:
-    out = {"python": platform.python_version(), "twinflow": twinflow.__version__, "packages": {}}
-    for p in PACKAGES:
-        try:
-            out["packages"][p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            out["packages"][p] = None
-    return out
+    return base_software(PACKAGES)
 
 
 def replication_files(model: dict, scenario: str, spec: dict, seed: int, rep: int) -> dict[str, bytes]:
@@ -89,7 +73,7 @@ def build(twin_dir: str | Path, *, site_cfg: dict, log_display: str, log_file: s
             "inputs": [{"role": "event_log", "path": log_display, "size": Path(log_file).stat().st_size,
                         "sha256": sha256_file(log_file)}],
             "qc": qc["counts"],
-            "config": {"resolved": site_cfg, "sha256": hashlib.sha256(dumps_json(site_cfg).encode()).hexdigest()},
+            "config": {"resolved": site_cfg, "sha256": sha256_json(site_cfg)},
             "model": {"file": "model.json", "sha256": sha256_file(stage / "model.json")},
             "seeds": {"seed": int(site_cfg["seed"]), "replications": int(site_cfg["replications"]),
                       "streams": "numpy SeedSequence(seed, spawn_key=(rep, crc32(purpose))) per purpose"},
@@ -110,50 +94,16 @@ def build(twin_dir: str | Path, *, site_cfg: dict, log_display: str, log_file: s
     return twin_dir
 
 
-@dataclass
-class VerifyReport:
-    twin_dir: str
-    checked_files: int = 0
-    resimulated: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def lines(self) -> list[str]:
-        if self.ok:
-            return [f"{self.twin_dir}: OK: {self.checked_files} file hashes match, "
-                    f"{self.resimulated} replication(s) re-simulated byte-identical"]
-        return [f"{self.twin_dir}: FAILED: {len(self.problems)} problem(s)"] + [f"  {p}" for p in self.problems]
-
-
 def verify(twin_dir: str | Path, *, resimulate: bool = True) -> VerifyReport:
     twin_dir = Path(twin_dir)
-    rep = VerifyReport(str(twin_dir))
-    try:
-        doc = json.loads((twin_dir / ENTRY).read_text())
-    except FileNotFoundError:
-        rep.problems.append(f"{ENTRY}: missing")
-        return rep
-    except ValueError as exc:
-        rep.problems.append(f"{ENTRY}: not valid JSON ({exc})")
+    rep = VerifyReport(str(twin_dir), unit="replication(s) re-simulated")
+    doc = load_entry(twin_dir, ENTRY, rep)
+    if doc is None:
         return rep
     if doc.get("format") != FORMAT:
         rep.problems.append(f"{ENTRY}: format is {doc.get('format')!r}, not {FORMAT!r}")
         return rep
-    manifest = doc.get("manifest", {})
-    for rel, digest in sorted(manifest.items()):
-        f = twin_dir / rel
-        if not f.is_file():
-            rep.problems.append(f"{rel}: listed in the manifest but missing")
-            continue
-        rep.checked_files += 1
-        if sha256_file(f) != digest:
-            rep.problems.append(f"{rel}: SHA-256 differs from the manifest")
-    present = {f.relative_to(twin_dir).as_posix() for f in twin_dir.rglob("*") if f.is_file()}
-    for rel in sorted(present - set(manifest) - {ENTRY}):
-        rep.problems.append(f"{rel}: present but not in the manifest")
+    check_manifest(twin_dir, doc.get("manifest", {}), ENTRY, rep)
     if resimulate and not rep.problems:
         model = json.loads((twin_dir / "model.json").read_text())
         for sim in doc["simulations"]:

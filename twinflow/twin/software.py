@@ -27,12 +27,13 @@ def package_versions(names: tuple[str, ...] = COMPUTING_PACKAGES) -> dict[str, s
     return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
 
 
-def software() -> dict:
+def software(packages: tuple[str, ...] = COMPUTING_PACKAGES) -> dict:
+    """Python, twinflow and the exact versions of ``packages``."""
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "twinflow": twinflow.__version__,
-        "packages": package_versions(),
+        "packages": package_versions(packages),
     }
 
 

@@ -121,22 +121,12 @@ def identifiability(solver: Circulation, p: CirculationParams, keys: tuple[str, 
     def fun(z):
         return _outputs(solver, p.with_(**dict(zip(candidates, np.exp(z)))), keys) / sd
 
+    from twinflow.models.identifiability import laplace
+
     f0 = fun(z0)
     J = _jacobian(fun, z0, f0)
-    sv = np.linalg.svd(J, compute_uv=False)
-    info = J.T @ J + np.eye(len(candidates)) / PRIOR_LOG_SD ** 2
-    cov = np.linalg.inv(info)
-    rel = np.sqrt(np.diag(cov))
-    corr = _corr(cov)
-    flags = {}
-    for i, c in enumerate(candidates):
-        reasons = []
-        if rel[i] > REL_SD_LIMIT:
-            reasons.append(f"relative SD {rel[i]:.2f} > {REL_SD_LIMIT}")
-        for j, c2 in enumerate(candidates):
-            if j != i and abs(corr[i, j]) > CORR_LIMIT:
-                reasons.append(f"|corr| with {c2} = {abs(corr[i, j]):.3f} > {CORR_LIMIT}")
-        flags[c] = reasons
+    ident = laplace(J, candidates, prior_log_sd=PRIOR_LOG_SD, rel_sd_limit=REL_SD_LIMIT, corr_limit=CORR_LIMIT)
+    sv, rel, corr, flags = ident.singular_values, ident.rel_sd, ident.corr, ident.reasons
     return {
         "data": list(keys), "candidates": list(candidates),
         "sensitivity_sd_units_per_log": J.tolist(),

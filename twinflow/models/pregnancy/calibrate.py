@@ -199,20 +199,11 @@ def identifiability(model: _Model, d: dict[str, float], env: np.ndarray) -> dict
     def fun(z):
         return sub.residuals(z, env)
 
+    from twinflow.models.identifiability import laplace
+
     J = _jacobian(fun, z0, fun(z0))
-    sv = np.linalg.svd(J, compute_uv=False)
-    cov = np.linalg.inv(J.T @ J + np.eye(len(cand)) / PRIOR_LOG_SD ** 2)
-    rel = np.sqrt(np.diag(cov))
-    corr = cov / np.outer(rel, rel)
-    reasons = {}
-    for i, c in enumerate(cand):
-        r = []
-        if rel[i] > REL_SD_LIMIT:
-            r.append(f"relative SD {rel[i]:.2f} > {REL_SD_LIMIT}")
-        for j, c2 in enumerate(cand):
-            if j != i and abs(corr[i, j]) > CORR_LIMIT:
-                r.append(f"|corr| with {c2} = {abs(corr[i, j]):.3f} > {CORR_LIMIT}")
-        reasons[c] = r
+    ident = laplace(J, cand, prior_log_sd=PRIOR_LOG_SD, rel_sd_limit=REL_SD_LIMIT, corr_limit=CORR_LIMIT)
+    sv, rel, corr, reasons = ident.singular_values, ident.rel_sd, ident.corr, ident.reasons
     return {"candidates": list(cand), "singular_values": sv.tolist(),
             "posterior_rel_sd": dict(zip(cand, rel.tolist())), "correlation": np.round(corr, 6).tolist(),
             "identifiable": {c: not reasons[c] for c in cand}, "reasons": reasons,

@@ -1,0 +1,45 @@
+"""Laplace-approximation identifiability of calibrated parameters, shared by the 0D models.
+
+Given the Jacobian ``J`` of the residuals (in measurement-SD units) with respect to the log
+of each candidate parameter, and a vague log-normal prior of SD ``prior_log_sd``, the
+posterior covariance of the log parameters is ``(J^T J + I / prior_log_sd^2)^-1``.  A
+parameter is not identifiable when its posterior relative SD exceeds ``rel_sd_limit`` (the
+data barely move it from the prior) or when its correlation with another candidate exceeds
+``corr_limit`` in magnitude (the data inform only a combination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Identifiability:
+    singular_values: np.ndarray
+    rel_sd: np.ndarray               # posterior SD of the log parameter (~ relative SD)
+    corr: np.ndarray
+    reasons: dict[str, list[str]]    # candidate -> why it is not identifiable ([] when it is)
+
+    def identifiable(self) -> dict[str, bool]:
+        return {c: not r for c, r in self.reasons.items()}
+
+
+def laplace(J: np.ndarray, candidates, *, prior_log_sd: float, rel_sd_limit: float,
+            corr_limit: float) -> Identifiability:
+    J = np.asarray(J, dtype=float)
+    sv = np.linalg.svd(J, compute_uv=False)
+    cov = np.linalg.inv(J.T @ J + np.eye(len(candidates)) / prior_log_sd ** 2)
+    rel = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(rel, rel)
+    reasons: dict[str, list[str]] = {}
+    for i, c in enumerate(candidates):
+        r = []
+        if rel[i] > rel_sd_limit:
+            r.append(f"relative SD {rel[i]:.2f} > {rel_sd_limit}")
+        for j, c2 in enumerate(candidates):
+            if j != i and abs(corr[i, j]) > corr_limit:
+                r.append(f"|corr| with {c2} = {abs(corr[i, j]):.3f} > {corr_limit}")
+        reasons[c] = r
+    return Identifiability(sv, rel, corr, reasons)
