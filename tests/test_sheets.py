@@ -201,3 +201,13 @@ def test_records_match_pandas_to_dict(tmp_path):
         for k in w:
             assert type(g[k]) is type(w[k]), k
             assert g[k] == w[k] or (g[k] != g[k] and w[k] != w[k])      # NaN in numeric columns
+
+
+def test_a_new_patient_with_a_fraction_leaves_the_others_records_alone(tmp_path):
+    """Numbers keep their type per value, not per column: adding a patient aged 50.5 does not
+    turn everyone's 50 into 50.0 (which would change their digests and re-run them)."""
+    one = load_cohort(*write(tmp_path / "a", PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\n", IMG, TRT), workdir=tmp_path)
+    two = load_cohort(*write(tmp_path / "b", PAT + "P1\toncology\tF\t50\t165\t60\t\t\t\t\nP2\toncology\tF\t50.5\t165\t60\t\t\t\t\n",
+                             IMG, TRT), workdir=tmp_path)
+    assert one.digest("P1") == two.digest("P1")
+    assert two.patients["P2"]["age_years"] == 50.5 and type(two.patients["P1"]["age_years"]) is int

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from twinflow.errors import InputError
@@ -84,7 +85,7 @@ def read_sheet(path: str | Path, required: tuple[str, ...], optional: tuple[str,
         df[col] = df[col].str.strip()
     df = df.replace({"": None})
     for col in numeric:
-        values = pd.to_numeric(df[col], errors="coerce")
+        values = pd.to_numeric(df[col], errors="coerce").astype("float64")
         bad = (df[col].notna() & values.isna()).to_numpy()
         for i in bad.nonzero()[0]:
             msg = f"column {col} must be a number, got {df[col].iloc[i]!r}"
@@ -92,7 +93,10 @@ def read_sheet(path: str | Path, required: tuple[str, ...], optional: tuple[str,
                 pid = df["patient_id"].iloc[i] if "patient_id" in df.columns else None
                 raise InputError(f"row {i + 2}: {msg}", patient=pid, path=display)
             problems.setdefault(int(i), msg)
-        df[col] = values
+        # a whole number is an int and anything else a float, whatever the other rows hold: a
+        # column's dtype must not change one patient's record when another patient is added
+        df[col] = pd.Series([None if np.isnan(v) else (int(v) if float(v).is_integer() else float(v))
+                             for v in values.to_numpy()], index=df.index, dtype=object)
     return df
 
 
