@@ -14,6 +14,7 @@ include: "rules/estimate.smk"
 include: "rules/simulate.smk"
 include: "rules/twin.smk"
 include: "rules/report.smk"
+include: "rules/trials.smk"
 include: "rules/cohort.smk"
 
 
@@ -23,4 +24,5 @@ report: "report/workflow.rst"
 rule all:
     input:
         all_targets(),
+        trial_targets(),
     default_target: True
