@@ -53,6 +53,32 @@ def logrank_p(t1, e1, t0, e0) -> float | None:
     return _f(logrank_test(t1, t0, event_observed_A=e1, event_observed_B=e0).p_value)
 
 
+def logrank_fast(t1, e1, t0, e0) -> float | None:
+    """The log-rank test's p value computed in numpy (equal to lifelines' ``logrank_test`` to
+    rounding, tested): for the thousands of resampled trials of a power curve."""
+    t = np.r_[np.asarray(t1, float), np.asarray(t0, float)]
+    e = np.r_[np.asarray(e1, bool), np.asarray(e0, bool)]
+    g = np.r_[np.ones(len(t1), bool), np.zeros(len(t0), bool)]
+    if len(t1) == 0 or len(t0) == 0 or not e.any():
+        return None
+    order = np.argsort(t, kind="stable")
+    t, e, g = t[order], e[order], g[order]
+    times, first = np.unique(t, return_index=True)
+    n_at = len(t) - first                                   # at risk at each distinct time
+    n1_at = np.cumsum(g[::-1])[::-1][first]
+    d = np.add.reduceat(e.astype(float), first)
+    d1 = np.add.reduceat((e & g).astype(float), first)
+    n0_at = n_at - n1_at
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exp1 = d * n1_at / n_at
+        var = np.where(n_at > 1, d * (n1_at / n_at) * (n0_at / n_at) * (n_at - d) / (n_at - 1), 0.0)
+    v = float(var.sum())
+    if v <= 0:
+        return None
+    z2 = float((d1 - exp1).sum()) ** 2 / v
+    return _f(stats.chi2.sf(z2, 1))
+
+
 def cox_hr(t1, e1, t0, e0, alpha: float = 0.05) -> dict[str, float | None]:
     """Hazard ratio of group 1 against group 0 (Cox, Efron ties) with its Wald interval."""
     from lifelines import CoxPHFitter
@@ -184,7 +210,7 @@ def test_p(g1: pd.DataFrame, g0: pd.DataFrame, name: str, kind: str, alpha: floa
     """p value of the endpoint's test (log-rank for time to event)."""
     if kind == "time_to_event":
         (t1, e1), (t0, e0) = _data(g1, name, kind), _data(g0, name, kind)
-        return logrank_p(t1, e1, t0, e0)
+        return logrank_fast(t1, e1, t0, e0)
     return compare(g1, g0, name, kind, alpha)["p"]
 
 

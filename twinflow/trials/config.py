@@ -50,13 +50,15 @@ def check_trial(name: str, trial: Any, registry: Any) -> tuple[dict[str, Any], l
     if not NAME.match(str(name)):
         return {}, [f"{where}: a trial name may hold only letters, digits, '_' and '-'"]
     found = problems(trial if trial is not None else {}, trial_schema(), ("trials", name))
-    if found or not isinstance(trial, dict):
+    if not isinstance(trial, dict) or not isinstance(trial.get("model"), str) or not isinstance(trial.get("arms"), list) \
+            or not all(isinstance(a, dict) and "name" in a for a in trial["arms"]):
         return {}, found
     cfg = _fill_defaults(dict(trial), trial_schema())
+    cfg.setdefault("endpoints", [])
     try:
         tm = trial_model(cfg["model"], registry)
     except ValueError as exc:
-        return cfg, [f"{where}.model: {exc}"]
+        return cfg, found + [f"{where}.model: {exc}"]
     for key, schema in (("population", tm.population_schema), ("simulation", tm.simulation_schema)):
         found += problems(cfg[key], schema, ("trials", name, key))
         cfg[key] = _fill_defaults(cfg[key], schema)
@@ -69,7 +71,7 @@ def check_trial(name: str, trial: Any, registry: Any) -> tuple[dict[str, Any], l
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         found.append(f"{where}.arms: arm names must be unique ({', '.join(dup)} repeated)")
-    for e in cfg["endpoints"]:
+    for e in cfg["endpoints"] if isinstance(cfg["endpoints"], list) else []:
         if e not in tm.endpoints:
             found.append(f"{where}.endpoints: {_unknown('endpoint', e, tm.endpoints)}")
     covariates = set(tm.covariates)
