@@ -116,7 +116,7 @@ def test_artefact_is_deterministic_verifiable_and_reported(tmp_path):
     assert {"vp_id", "arm", "status", "tte.time_days", "tte.event", "y", "response", "cov.group"} <= set(patients.columns)
     rep = verify_trial(da, resimulate=None, tm=AnalyticTrial())
     assert rep.ok, rep.lines()
-    assert rep.resimulated == 80 and rep.resampled == doc["flow"]["screened"]
+    assert rep.resimulated_files == 80 and rep.resampled == doc["flow"]["screened"]
     html = (tmp_path / "a/trials/t/report.html").read_text()
     for part in ("Flow", "Kaplan-Meier", "Subgroups", "Power", "hazard ratio", "twinflow verify"):
         assert part in html, part

@@ -6,18 +6,14 @@ simulations but not the twin."""
 from __future__ import annotations
 
 import json
-import math
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from test_plugin import DAYS, R_TRUE, REPO, install_plugin, lesion
+from test_plugin import REPO, toy_cohort
 
 pytestmark = pytest.mark.workflow
 
@@ -29,21 +25,7 @@ def snakemake(tmp_path, env, *extra):
 
 
 def test_trial_rules_scatter_gather_verify(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    install_plugin(site)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO), os.environ.get("PYTHONPATH", "")]))
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    rows = []
-    for i, day in enumerate(DAYS):
-        lesion(raw / f"v{i}.nii.gz", 900.0 * math.exp(R_TRUE * day))
-        date = (np.datetime64("2025-01-06") + np.timedelta64(day, "D")).astype(str)
-        rows.append(f"TOY1\tV{i + 1}\t{date}\tLESION\tv{i}.nii.gz\n")
-    (raw / "patients.tsv").write_text("patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n"
-                                      "TOY1\ttoy\tF\t40\t170\t65\n")
-    (raw / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n" + "".join(rows))
-    (raw / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
+    env = toy_cohort(tmp_path)
     trial = {"model": "toy", "arms": [{"name": "none"}, {"name": "resect", "regimen": {"kill_fraction": 0.5}}],
              "n_per_arm": 30, "chunk_size": 12, "endpoints": ["doubling", "volume_ml_end"],
              "eligibility": [{"field": "age_years", "max": 70}],

@@ -16,7 +16,7 @@ source twins it names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,40 +24,28 @@ import numpy as np
 from twinflow.io.atomic import dumps_json
 from twinflow.trials.artefact import ENTRY, load
 from twinflow.twin.artefact import sha256_file
+from twinflow.twin.verify import VerifyReport
 
 
 @dataclass
-class TrialVerifyReport:
-    trial_dir: str
-    checked_files: int = 0
-    resampled: int = 0
-    resimulated: int = 0
-    problems: list[str] = field(default_factory=list)
+class TrialVerifyReport(VerifyReport):
+    """``twin_dir`` is the trial folder; ``resimulated_files`` counts re-simulated patients."""
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+    resampled: int = 0
 
     def lines(self) -> list[str]:
-        head = (f"{self.trial_dir}: OK: {self.checked_files} file hashes match, population of {self.resampled} "
-                f"re-drawn, {self.resimulated} patient(s) re-simulated identically, analysis re-computed identically"
-                ) if self.ok else f"{self.trial_dir}: FAILED: {len(self.problems)} problem(s)"
+        head = (f"{self.twin_dir}: OK: {self.checked_files} file hashes match, population of {self.resampled} "
+                f"re-drawn, {self.resimulated_files} patient(s) re-simulated identically, analysis re-computed "
+                "identically") if self.ok else f"{self.twin_dir}: FAILED: {len(self.problems)} problem(s)"
         return [head] + [f"  {p}" for p in self.problems]
 
 
 def _hashes(trial_dir: Path, doc: dict, rep: TrialVerifyReport) -> None:
-    manifest = doc.get("manifest", {})
-    for rel, digest in sorted(manifest.items()):
-        f = trial_dir / rel
-        if not f.is_file():
-            rep.problems.append(f"{rel}: listed in the manifest but missing")
-            continue
-        rep.checked_files += 1
-        if sha256_file(f) != digest:
-            rep.problems.append(f"{rel}: SHA-256 differs from the manifest")
-    present = {f.relative_to(trial_dir).as_posix() for f in trial_dir.rglob("*") if f.is_file()}
-    for rel in sorted(present - set(manifest) - {ENTRY}):
-        rep.problems.append(f"{rel}: present but not in the manifest")
+    from twinflow.twin.verify import check_manifest
+
+    checked, problems = check_manifest(trial_dir, doc.get("manifest", {}), ENTRY)
+    rep.checked_files += checked
+    rep.problems += problems
 
 
 def _sources(trial_dir: Path, doc: dict, twins_root: Path | None, rep: TrialVerifyReport) -> list:
@@ -132,7 +120,7 @@ def verify_trial(trial_dir: str | Path, *, resimulate: int | None = 2, twins_roo
         if diff:
             rep.problems.append(f"patients.parquet: re-simulation of arm {arm} differs ({diff})")
         else:
-            rep.resimulated += len(ids)
+            rep.resimulated_files += len(ids)
     arms = [a["name"] for a in cfg["arms"]]
     if dumps_json(flow(population, patients, arms)) != dumps_json(doc["flow"]):
         rep.problems.append("trial.json: the CONSORT counts recomputed from the tables differ")

@@ -27,6 +27,23 @@ class VerifyReport:
         return [head] + [f"  {p}" for p in self.problems]
 
 
+def check_manifest(folder: Path, manifest: dict[str, str], entry: str) -> tuple[int, list[str]]:
+    """Files of an artefact folder against its manifest (every other file than ``entry``):
+    the number of files whose hash was checked and the problems, one line each."""
+    problems, checked = [], 0
+    for rel, digest in sorted(manifest.items()):
+        f = folder / rel
+        if not f.is_file():
+            problems.append(f"{rel}: listed in the manifest but missing")
+            continue
+        checked += 1
+        if sha256_file(f) != digest:
+            problems.append(f"{rel}: SHA-256 differs from the manifest")
+    present = {f.relative_to(folder).as_posix() for f in folder.rglob("*") if f.is_file()}
+    problems += [f"{rel}: present but not in the manifest" for rel in sorted(present - set(manifest) - {entry})]
+    return checked, problems
+
+
 def verify(twin_dir: str | Path, *, resimulate: bool = True) -> VerifyReport:
     twin_dir = Path(twin_dir)
     rep = VerifyReport(str(twin_dir))
@@ -39,18 +56,9 @@ def verify(twin_dir: str | Path, *, resimulate: bool = True) -> VerifyReport:
         rep.problems.append(f"{ENTRY}: not valid JSON ({exc})")
         return rep
     rep.problems += [f"{ENTRY}: schema: {p}" for p in validate(doc)]
-    manifest = doc.get("manifest", {})
-    for rel, digest in sorted(manifest.items()):
-        f = twin_dir / rel
-        if not f.is_file():
-            rep.problems.append(f"{rel}: listed in the manifest but missing")
-            continue
-        rep.checked_files += 1
-        if sha256_file(f) != digest:
-            rep.problems.append(f"{rel}: SHA-256 differs from the manifest")
-    present = {f.relative_to(twin_dir).as_posix() for f in twin_dir.rglob("*") if f.is_file()}
-    for rel in sorted(present - set(manifest) - {ENTRY}):
-        rep.problems.append(f"{rel}: present but not in the manifest")
+    checked, problems = check_manifest(twin_dir, doc.get("manifest", {}), ENTRY)
+    rep.checked_files += checked
+    rep.problems += problems
     if resimulate and not rep.problems:
         model = registry.get(doc["model"]["name"])
         for sim in doc.get("simulations", []):

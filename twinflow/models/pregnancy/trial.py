@@ -27,7 +27,6 @@ incidence in the screen-positive women) and the trial's power at its size.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
