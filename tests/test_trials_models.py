@@ -143,3 +143,33 @@ def test_oncology_population_and_endpoints(tmp_path):
     assert again == out["rt_60gy_30fx"]
     coarse = tm.simulate_virtual(patient, {"regimen": {"schedule": "rt_60gy_30fx"}}, dict(sim, grid="coarse"), srcs)
     assert abs(coarse["os"]["time"] - os_["rt_60gy_30fx"]) <= 0.15 * os_["rt_60gy_30fx"]
+
+
+# ----------------------------------------------------------------------------- pregnancy
+def test_pregnancy_population_screening_and_aspirin():
+    from twinflow.config import _fill_defaults
+    from twinflow.models.pregnancy.population import performance, simulate
+    from twinflow.models.pregnancy.trial import PregnancyTrial
+
+    tm = PregnancyTrial()
+    opts = _fill_defaults({}, tm.population_schema)
+    n = 12000
+    pop = tm.population([], opts, n, np.random.default_rng(4))
+    sp = np.array([w["covariates"]["screen_positive"] for w in pop])
+    # the same generative model as the pregnancy module's own screening check: the same
+    # screen-positive rate at 1 in 100 within sampling error
+    ref = performance(simulate(n, seed=5))["screen_positive_rate_at_1_in_100"]
+    assert abs(sp.mean() - ref) < 4 * np.sqrt(ref * (1 - ref) * 2 / n), (sp.mean(), ref)
+    placebo = [tm.simulate_virtual(w, {"regimen": {"aspirin": False}}, {}, {}) for w in pop]
+    aspirin = [tm.simulate_virtual(w, {"regimen": {"aspirin": True, "odds_ratio": 0.38}}, {}, {}) for w in pop]
+    y0 = np.array([o["preterm_pe"] for o in placebo])
+    y1 = np.array([o["preterm_pe"] for o in aspirin])
+    assert not (y1 & ~y0).any()                                         # aspirin never causes preterm PE
+    assert all(a["term_pe"] == b["term_pe"] for a, b in zip(placebo, aspirin))   # term PE unchanged
+    # each woman keeps her preterm PE with probability r'/r (odds times 0.38): the expected count
+    r = np.array([w["params"]["risk_pe_lt37"] for w in pop])[y0]
+    rp = 0.38 * r / (1 - r) / (1 + 0.38 * r / (1 - r))
+    expected = float((rp / r).sum())
+    assert abs(y1.sum() - expected) < 4 * np.sqrt((rp / r * (1 - rp / r)).sum()) + 1, (y1.sum(), expected)
+    # preterm PE prevalence in the drawn population near the screening cohort's 0.7 % (Rolnik 2017)
+    assert 0.004 < y0.mean() < 0.012
