@@ -16,6 +16,7 @@ include: "rules/twin.smk"
 include: "rules/report.smk"
 include: "rules/trials.smk"
 include: "rules/cohort.smk"
+include: "rules/hospital.smk"
 
 
 report: "report/workflow.rst"
@@ -25,4 +26,5 @@ rule all:
     input:
         all_targets(),
         trial_targets(),
+        hospital_targets(),
     default_target: True

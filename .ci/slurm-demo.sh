@@ -220,7 +220,7 @@ d = Path(sys.argv[1]) / "demo"
 cohort.write_sheets(d)
 keep = [p for p in sys.argv[2].split(",") if p]
 if keep:
-    for name in ("patients.tsv", "imaging.tsv", "treatments.tsv"):
+    for name in ("patients.tsv", "imaging.tsv", "treatments.tsv", "pregnancies.tsv"):
         lines = (d / name).read_text().splitlines(True)
         (d / name).write_text("".join([lines[0]] + [l for l in lines[1:] if l.split("\t", 1)[0] in keep]))
 ' "$1" "${SLURM_DEMO_PATIENTS:-}"

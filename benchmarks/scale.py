@@ -77,7 +77,8 @@ def demo_rows() -> dict[str, dict[str, list[dict]]]:
     out: dict[str, dict[str, list[dict]]] = {t: {} for t in TEMPLATES}
     for name, text in demo.sheets_text(str(DEMO_DATA)).items():
         for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
-            out[row["patient_id"]].setdefault(name, []).append(row)
+            if row["patient_id"] in out:           # the four templates (not the demo pregnancies)
+                out[row["patient_id"]].setdefault(name, []).append(row)
     return out
 
 

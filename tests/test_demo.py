@@ -38,7 +38,7 @@ def test_demo_cohort_shape():
 def one_patient(tmp_path_factory):
     d = tmp_path_factory.mktemp("demo")
     p = cohort.PATIENTS[1]
-    cohort.generate(d, patients=(p,), cardiac=False)
+    cohort.generate(d, patients=(p,), cardiac=False, pregnancy=False)
     return d, p
 
 
@@ -67,7 +67,7 @@ def test_generated_patient_matches_truth(one_patient):
 
 def test_generator_is_byte_deterministic(one_patient, tmp_path):
     d, p = one_patient
-    cohort.generate(tmp_path, patients=(p,), cardiac=False)
+    cohort.generate(tmp_path, patients=(p,), cardiac=False, pregnancy=False)
     files = sorted(f.relative_to(d) for f in d.rglob("*") if f.is_file())
     assert files == sorted(f.relative_to(tmp_path) for f in tmp_path.rglob("*") if f.is_file())
     for f in files:

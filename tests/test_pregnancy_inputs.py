@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -77,7 +79,7 @@ def test_pregnancies_schema_accepts_the_demo_rows_and_rejects_bad_enums(tmp_path
         df[c] = pd.to_numeric(df[c])
     from twinflow.schema import load_schema
 
-    schema = load_schema("config/schemas/pregnancies.schema.yaml")
+    schema = load_schema(str(Path(__file__).resolve().parents[1] / "twinflow" / "models" / "pregnancy" / "pregnancies.schema.yaml"))
     validate_frame(df, schema, sheet="pregnancies.tsv")
     bad = df.copy()
     bad.loc[0, "diabetes"] = "gestational"

@@ -18,7 +18,8 @@ from twinflow.models.base import PatientContext
 from twinflow.models.pregnancy import uteroplacental as U
 from twinflow.models.pregnancy.calibrate import calibrate_visit
 from twinflow.models.pregnancy.forecast import ASPRE_OR, _with_or
-from twinflow.models.pregnancy.twin import PregnancyTwin
+from twinflow.layout import Layout
+from twinflow.models.pregnancy.model import PregnancyTwin
 from twinflow.models.pregnancy.waveform import analyse
 from twinflow.sheets import ImageRow
 from twinflow.twin.artefact import TwinBuilder
@@ -133,8 +134,8 @@ def twins(tmp_path_factory):
         pid = prow["patient_id"]
         imgs = [ImageRow(pid, r["visit"], r["date"], r["series"], str(root / r["path"]), r["path"])
                 for r in rows["imaging"] if r["patient_id"] == pid]
-        ctx = PatientContext(pid, dict(prow), imgs, [], root / "results" / pid,
-                             {"pregnancies_sheet": str(root / "pregnancies.tsv"), "forecast_samples": 8})
+        ctx = PatientContext(pid, dict(prow), imgs, [], Layout(str(root / "results")), {"forecast_samples": 8},
+                             sheets={"pregnancies": [r for r in rows["pregnancies"] if r["patient_id"] == pid]})
         ingest_labs(root / prow["labs"], ctx.ingest / "labs.tsv", ctx.ingest / "labs_qc.json", patient=pid)
         for v in model.segment_visits(ctx):
             model.segment(ctx, v, ctx.segment_dir(v))
@@ -148,7 +149,7 @@ def twins(tmp_path_factory):
 
 def test_twin_screening_separates_the_demo_pregnancies(twins):
     _, truth, _, out = twins
-    low, high = out["PREG001"][1]["screening"], out["PREG002"][1]["screening"]
+    low, high = out["PREG001"][1]["model_results"]["screening"], out["PREG002"][1]["model_results"]["screening"]
     assert not low["screen_positive"] and low["risk"]["37"] < 0.002
     assert high["screen_positive"] and high["risk"]["37"] > 0.2
     assert "aspirin 150 mg" in high["recommendation"]
@@ -202,7 +203,7 @@ def test_twin_arms_and_byte_for_byte_resimulation(twins):
             for rel, data in files.items():
                 assert data == (twin_dir / rel).read_bytes(), (pid, rel)
     ctx, doc, _ = out["PREG002"]
-    arms = {a["arm"]: a for a in doc["arms_summary"]}
+    arms = {a["arm"]: a for a in doc["model_results"]["arms_summary"]}
     assert arms["aspirin"]["risk_pe_lt37_from_11w"] < arms["none"]["risk_pe_lt37_from_11w"]
     assert arms["aspirin"]["risk_lo"] < arms["aspirin"]["risk_pe_lt37_from_11w"] < arms["aspirin"]["risk_hi"]
     assert arms["antihypertensive"]["map_mmhg_at_28w"] == pytest.approx(arms["none"]["map_mmhg_at_28w"] - 10, abs=0.01)
@@ -211,8 +212,11 @@ def test_twin_arms_and_byte_for_byte_resimulation(twins):
     assert list(one) == ["arm_aspirin.tsv"] and one["arm_aspirin.tsv"].startswith(b"arm\tga_weeks")
     with pytest.raises(KeyError):
         model.simulate_arm(ctx.results / "twin", doc, "magnesium")
-    for png, _ in model.figures(ctx.results / "twin", doc):
-        assert Path(png).is_file()
+    sections = model.report_sections(ctx.results / "twin", doc)
+    figures = [png for sec in sections for png, _ in sec.figures]
+    assert len(figures) >= 4 and all(Path(png).is_file() for png in figures)
+    summary = model.summary(doc)
+    assert summary["screen_positive"] == doc["model_results"]["screening"]["screen_positive"]
 
 
 def test_no_identifying_text_reaches_any_output(twins):

@@ -99,7 +99,7 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "config" / "schemas"
 @pytest.mark.parametrize("sheet,row,expected", [
     ("patients", "BAD\toncology\tF\t-3\t165\t60\t\t\t\t\n", "row 3, column age_years: -3 is less than the minimum of 0"),
     ("patients", "BAD\toncology\tF\t50\t1750\t60\t\t\t\t\n", "row 3, column height_cm: 1750 is greater than the maximum of 260"),
-    ("patients", "BAD\toncolgy\tF\t50\t165\t60\t\t\t\t\n", "row 3, column twin_model: unknown twin model 'oncolgy' (known: cardiac, oncology); did you mean 'oncology'?"),
+    ("patients", "BAD\toncolgy\tF\t50\t165\t60\t\t\t\t\n", "row 3, column twin_model: unknown twin model 'oncolgy' (known: cardiac, oncology, pregnancy); did you mean 'oncology'?"),
     ("treatments", "BAD\t2024-01-02\tdrug\ttemozolomide\t-75\tmg/m2\n", "row 2, column dose: -75 is less than or equal to the minimum of 0"),
     ("treatments", "BAD\t2024-01-02\tdrug\ttemozolomide\t75\tmg/day\n", "row 2, 'mg/day' is not one of"),
 ])

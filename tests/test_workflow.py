@@ -20,12 +20,13 @@ import yaml
 
 from twinflow.demo import cohort
 from twinflow.demo.cardiac import CARDIAC_PATIENTS
+from twinflow.demo.pregnancy import PREGNANCIES
 from twinflow.twin.artefact import validate
 from twinflow.twin.verify import verify
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
-ALL_PATIENTS = [p.patient_id for p in cohort.PATIENTS] + [p.patient_id for p in CARDIAC_PATIENTS]
+ALL_PATIENTS = [p.patient_id for p in cohort.PATIENTS + CARDIAC_PATIENTS + PREGNANCIES]
 PER_PATIENT_RULES = {"patient_sheet", "ingest_image", "ingest_label", "ingest_variants", "ingest_labs", "patient_qc",
                      "segment", "pgx_record", "estimate", "simulate", "build_twin", "patient_report"}
 COHORT_RULES = {"cohort_qc", "cohort_summary", "cohort_index", "run_crate", "pipeline_info", "all"}
@@ -34,7 +35,8 @@ RUN_LEVEL = ("logs", "benchmarks", "pipeline_info")
 
 def write_config(wd: Path, sheets: str = "demo", generate: bool = True, **overrides) -> Path:
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg["sheets"] = {k: f"{sheets}/{k}.tsv" for k in ("patients", "imaging", "treatments")}
+    names = ("patients", "imaging", "treatments") + (("pregnancies",) if sheets == "demo" else ())
+    cfg["sheets"] = {k: f"{sheets}/{k}.tsv" for k in names}
     cfg["results"] = "out"
     cfg["demo"] = {"generate": generate, "outdir": "demo/data"}
     cfg.update(overrides)
@@ -224,9 +226,9 @@ def test_no_identifiers_or_absolute_paths_in_hashed_outputs(demo_run):
 def test_cores1_subset_run_is_byte_identical(demo_run, tmp_path):
     """A second run from scratch with --cores 1 on a sub-cohort gives byte-identical files
     for the patients it shares with the full --cores 2 run (patients are independent)."""
-    keep = {"ONC002", "CAR001"}
+    keep = {"ONC002", "CAR001", "PREG002"}
     cohort.write_sheets(tmp_path / "demo")
-    for name in ("patients.tsv", "imaging.tsv", "treatments.tsv"):
+    for name in ("patients.tsv", "imaging.tsv", "treatments.tsv", "pregnancies.tsv"):
         f = tmp_path / "demo" / name
         lines = f.read_text().splitlines(True)
         f.write_text("".join([lines[0]] + [x for x in lines[1:] if x.split("\t", 1)[0] in keep]))
@@ -302,14 +304,14 @@ def test_moved_sheets_with_absolute_paths_rerun_only_the_new_patient(demo_run):
     patient, plan that patient's jobs and the cohort-level ones only."""
     moved = demo_run / "elsewhere" / "sheets"
     moved.mkdir(parents=True, exist_ok=True)
-    for name in ("patients", "imaging", "treatments"):
+    for name in ("patients", "imaging", "treatments", "pregnancies"):
         df = pd.read_csv(demo_run / "demo" / f"{name}.tsv", sep="\t", dtype=str, keep_default_na=False)
         for col in ("germline_vcf", "somatic_vcf", "labs", "path", "label_path"):
             if col in df:
                 df[col] = [str((demo_run / "demo" / v).resolve()) if v else v for v in df[col]]
         new = df[df["patient_id"] == "ONC002"].assign(patient_id="NEW01")
         pd.concat([df, new]).to_csv(moved / f"{name}.tsv", sep="\t", index=False)
-    jobs = _dry(demo_run, sheets={k: f"elsewhere/sheets/{k}.tsv" for k in ("patients", "imaging", "treatments")})
+    jobs = _dry(demo_run, sheets={k: f"elsewhere/sheets/{k}.tsv" for k in ("patients", "imaging", "treatments", "pregnancies")})
     assert {p for _, p in jobs if p} == {"NEW01"}, sorted(jobs)
     assert {r for r, p in jobs if not p} <= COHORT_RULES
 
@@ -422,7 +424,7 @@ def test_a_bad_value_in_a_row_fails_that_patient_and_the_cohort_qc_says_so(demo_
     err = r.stdout + r.stderr
     expected = {
         "NOMODEL": "patient NOMODEL: raw/patients.tsv: row 3, column twin_model: unknown twin model 'oncolgy' "
-                   "(known: cardiac, oncology); did you mean 'oncology'?",
+                   "(known: cardiac, oncology, pregnancy); did you mean 'oncology'?",
         "NEGAGE": "patient NEGAGE: raw/patients.tsv: row 4, column age_years: -3 is less than the minimum of 0",
         "TALL": "patient TALL: raw/patients.tsv: row 5, column height_cm: 1750 is greater than the maximum of 260",
         "NEGDOSE": "patient NEGDOSE: raw/treatments.tsv: row 2, column dose: -75 is less than or equal to the minimum of 0",
@@ -437,6 +439,39 @@ def test_a_bad_value_in_a_row_fails_that_patient_and_the_cohort_qc_says_so(demo_
     assert qc.loc["GOOD", "status"] == "ok"
     for pid, msg in expected.items():
         assert qc.loc[pid, "status"] == "failed" and msg in qc.loc[pid, "problem"]
+
+
+def test_images_that_cannot_support_the_model_stop_that_patients_twin(demo_run, tmp_path):
+    """A 2D image and a blank (constant) image stop their patient's twin with a named reason;
+    the good patient's twin is built beside them."""
+    wd = tmp_path
+    raw = wd / "raw"
+    raw.mkdir()
+    src = demo_run / "demo" / "data" / "ONC002"
+    flat = np.zeros((64, 64, 1), np.float32)
+    flat[20:30, 20:30, 0] = 100.0
+    nib.save(nib.Nifti1Image(flat, np.eye(4)), str(raw / "flat.nii.gz"))
+    nib.save(nib.Nifti1Image(np.zeros((32, 32, 16), np.float32), np.diag([2.0, 2.0, 2.0, 1.0])), str(raw / "blank.nii.gz"))
+    pats = "".join(f"{p}\toncology\tF\t50\t165\t60\n" for p in ("GOOD", "FLAT", "BLANK"))
+    (raw / "patients.tsv").write_text("patient_id\ttwin_model\tsex\tage_years\theight_cm\tweight_kg\n" + pats)
+    rows = []
+    for v, date in (("V1", "2024-01-01"), ("V2", "2024-02-12")):
+        rows += [f"GOOD\t{v}\t{date}\t{s}\t{src / v / (s + '.nrrd')}\n" for s in ("T1post", "FLAIR", "brain_mask")]
+        rows += [f"FLAT\t{v}\t{date}\tT1post\tflat.nii.gz\n", f"BLANK\t{v}\t{date}\tT1post\tblank.nii.gz\n"]
+    (raw / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n" + "".join(rows))
+    (raw / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+    cfg["oncology"]["simulate"] = {"horizon_days": 20, "arms": ["no_treatment"]}
+    write_config(wd, sheets="raw", generate=False, models={"oncology": cfg["oncology"]})
+    r = snakemake(wd, "--keep-going")
+    assert r.returncode != 0
+    err = r.stdout + r.stderr
+    assert "patient FLAT: flat.nii.gz: is a 2D image (size 64x64x1): the oncology twin needs 3D images" in err, err[-3000:]
+    assert "patient BLANK: blank.nii.gz: is empty (all 0): no contrast to segment a tumour from" in err
+    assert "Traceback" not in err
+    assert (wd / "out" / "GOOD" / "twin" / "twin.json").is_file()
+    for bad in ("FLAT", "BLANK"):
+        assert not (wd / "out" / bad / "twin").exists() and not (wd / "out" / bad / "segment").exists()
 
 
 def test_an_empty_cohort_stops_with_a_message(tmp_path):

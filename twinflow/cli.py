@@ -77,6 +77,33 @@ def _pe_risk(args: argparse.Namespace) -> int:
         print(args.out)
     else:
         sys.stdout.write(text)
+
+
+def _hospital_verify(args: argparse.Namespace) -> int:
+    from twinflow.hospital.artefact import verify
+
+    status = 0
+    for d in args.twin_dirs:
+        rep = verify(d, resimulate=not args.hashes_only)
+        print("\n".join(rep.lines()))
+        status = status or (0 if rep.ok else 1)
+    return status
+
+
+def _hospital_run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from twinflow.hospital.workflow import run_site
+
+    cfg = yaml.safe_load(Path(args.config).read_text()) or {}
+    sites = cfg.get("hospital") or {}
+    if args.site not in sites:
+        print(f"twinflow: error: no site {args.site!r} in the hospital section of {args.config}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    paths = run_site(args.site, sites[args.site], out)
+    print(paths["report"])
+    print(paths["twin"])
     return 0
 
 
@@ -112,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
     pe.add_argument("--sle-aps", choices=("both", "either"), default="both",
                     help="apply the SLE/APS prior term when both are present (FMF calculator, default) or either")
     pe.set_defaults(func=_pe_risk)
+
+
+    h = sub.add_parser("hospital", help="hospital operations twins (see docs/hospital.md)")
+    hsub = h.add_subparsers(dest="hospital_command", required=True)
+    hv = hsub.add_parser("verify", help="check a hospital twin's hashes and re-run its replications byte for byte")
+    hv.add_argument("twin_dirs", nargs="+", metavar="TWIN_DIR", help="results/hospital/<site>/twin")
+    hv.add_argument("--hashes-only", action="store_true", help="check hashes, do not re-simulate")
+    hv.set_defaults(func=_hospital_verify)
+    hr = hsub.add_parser("run", help="every step of one site in this process (no Snakemake)")
+    hr.add_argument("--config", default="config/config.yaml", help="config file with a hospital: section")
+    hr.add_argument("--site", required=True)
+    hr.add_argument("--out", required=True, help="folder for the site's outputs")
+    hr.set_defaults(func=_hospital_run)
     g = sub.add_parser("pgx", help="call pharmacogene diplotypes/phenotypes from a germline VCF", add_help=False)
     g.set_defaults(func=None)
     return p

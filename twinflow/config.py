@@ -83,10 +83,20 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any], *, models
             section = {} if section is None else section
             found += problems(section, model_schema, ("models", name))
             cfg["models"][name] = _fill_defaults(section, model_schema)
-    if found:
-        raise ConfigError("; ".join(found) if len(found) == 1 else
-                          f"{len(found)} problems:\n  " + "\n  ".join(found), path=source)
+    raise_problems(found, source)
     return cfg
+
+
+def raise_problems(found: list[str], source: str = "config") -> None:
+    """:class:`ConfigError` listing ``found`` (nothing when it is empty)."""
+    if found:
+        raise ConfigError(found[0] if len(found) == 1 else
+                          f"{len(found)} problems:\n  " + "\n  ".join(found), path=source)
+
+
+def check_section(config: Any, name: str, schema: Mapping[str, Any], source: str = "config") -> None:
+    """Check one section of the configuration (``config[name]``) against its own schema."""
+    raise_problems(problems(config, schema, (name,)), source)
 
 
 def stage_config(config: Mapping[str, Any], model: str, stage: str) -> dict[str, Any]:

@@ -356,10 +356,14 @@ def load_cohort(patients_tsv: str | Path, imaging_tsv: str | Path, treatments_ts
     extra: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, (path, schema) in sorted((model_sheets or {}).items()):
         sheets[name] = str(path)
-        frame = read_sheet(path, ("patient_id",), display=str(path))
+        props = (schema or {}).get("properties") or {}
+        numeric = tuple(c for c, sub in props.items() if isinstance(sub, dict) and
+                        set(sub.get("type") if isinstance(sub.get("type"), list) else [sub.get("type")]) & {"number", "integer"})
+        issues: dict[int, str] = {}
+        frame = read_sheet(path, ("patient_id",), tuple(props), numeric, display=str(path), problems=issues)
         frames[name] = frame
         try:
-            found = row_problems(frame, schema) if schema else {}
+            found = {**(row_problems(frame, schema) if schema else {}), **issues}
         except ValueError as exc:
             raise InputError(str(exc), path=str(path)) from None
         rows_by_patient: dict[str, list[dict[str, Any]]] = {}

@@ -135,8 +135,11 @@ class Plan:
         if pid in self.cohort.invalid:
             return []
         p, L = self.cohort.patients[pid], self.L
+        raw = self.model(pid).raw_series
         out = []
         for row in self.cohort.images.get(pid, []):
+            if row.series in raw:
+                continue                  # read by the model in its original format
             out += [L.image(pid, row.visit, row.series, s) for s in (".nii.gz", ".qc.json", ".png")]
             if row.label_path:
                 out += [L.image(pid, row.visit, row.series, s) for s in (".label.nii.gz", ".label.qc.json")]
@@ -154,10 +157,14 @@ class Plan:
 
     def visit_images(self, pid: str, visit: str) -> list[str]:
         """A visit's ingested images and labels (an expert contour folder of a DICOM cine: the
-        raw DICOM directory and the folder, which the model reads directly)."""
+        raw DICOM directory and the folder, which the model reads directly; a raw series of the
+        model: the raw file)."""
+        raw = self.model(pid).raw_series
         out = []
         for row in self.cohort.images.get(pid, []):
-            if row.visit == visit:
+            if row.visit == visit and row.series in raw:
+                out += self.available(row.path)
+            elif row.visit == visit:
                 out.append(self.L.image(pid, visit, row.series))
                 if row.label_path:
                     if os.path.isdir(row.label_path):

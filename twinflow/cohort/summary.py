@@ -17,7 +17,7 @@ import pandas as pd
 from twinflow.io.atomic import write_tsv
 from twinflow.models import registry
 
-GENERIC_COLUMNS = ["patient_id", "twin_model", "model_version", "n_parameters_estimated", "n_identifiable",
+GENERIC_COLUMNS = ["patient_id", "twin_model", "model_version", "calibrated", "n_parameters_estimated", "n_identifiable",
                    "not_identifiable", "n_flags", "flags", "twin_files"]
 
 
@@ -28,6 +28,7 @@ def summary_row(twin: dict) -> dict[str, Any]:
         "patient_id": twin["patient_id"],
         "twin_model": twin["model"]["name"],
         "model_version": twin["model"]["version"],
+        "calibrated": bool(twin.get("calibrated", True)),
         "n_parameters_estimated": len(estimated),
         "n_identifiable": sum(1 for k in estimated if params[k].get("identifiable")),
         "not_identifiable": ";".join(sorted(k for k in estimated if params[k].get("identifiable") is False)),

@@ -177,6 +177,11 @@ def data_files(data_dir: str | Path) -> list[str]:
         out += cardiac.cine_files(d, cp)
         out += [str(d / cp.patient_id / "germline.vcf.gz"), str(d / cp.patient_id / "germline.vcf.gz.tbi"),
                 str(d / cp.patient_id / "labs.csv")]
+    from twinflow.demo import pregnancy
+
+    for pp in pregnancy.PREGNANCIES:
+        out += [str(d / rel) for _, rel in sorted(pregnancy.pregnancy_files(d, pp).items())]
+        out.append(str(d / "pregnancy" / pp.patient_id / "labs.csv"))
     return out
 
 
@@ -184,7 +189,7 @@ def truth_files(data_dir: str | Path) -> list[str]:
     from twinflow.demo.cardiac import CARDIAC_PATIENTS
 
     d = Path(data_dir) / "truth"
-    return [str(d / p.patient_id / "truth.json") for p in PATIENTS + CARDIAC_PATIENTS]
+    return [str(d / p.patient_id / "truth.json") for p in PATIENTS + CARDIAC_PATIENTS] + [str(d / "pregnancy.json")]
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -351,7 +356,9 @@ TREATMENT_SHEET_COLUMNS = ["patient_id", "date", "kind", "agent", "dose", "unit"
 
 
 def sheets_text(data_rel: str = "data") -> dict[str, str]:
-    from twinflow.demo import cardiac
+    """The demo's sheets: patients, imaging and treatments, and pregnancies (the pregnancy twin's own sheet)."""
+    from twinflow.demo import cardiac, pregnancy
+    from twinflow.models.pregnancy.sheet import COLUMNS, OPTIONAL
 
     prows, irows, trows = [], [], []
     for p in PATIENTS + cardiac.CARDIAC_PATIENTS:
@@ -359,9 +366,14 @@ def sheets_text(data_rel: str = "data") -> dict[str, str]:
         prows.append(a)
         irows += b
         trows += c
+    preg = pregnancy.sheet_rows(data_rel)
+    prows += preg["patients"]
+    irows += preg["imaging"]
+    pcols = list(COLUMNS) + [c for c in OPTIONAL if any(c in r for r in preg["pregnancies"])]
     return {"patients.tsv": _tsv(prows, PATIENT_SHEET_COLUMNS),
             "imaging.tsv": _tsv(irows, IMAGING_SHEET_COLUMNS),
-            "treatments.tsv": _tsv(trows, TREATMENT_SHEET_COLUMNS)}
+            "treatments.tsv": _tsv(trows, TREATMENT_SHEET_COLUMNS),
+            "pregnancies.tsv": _tsv(preg["pregnancies"], pcols)}
 
 
 def write_sheets(sheet_dir: str | Path, data_rel: str = "data") -> list[str]:
@@ -385,7 +397,7 @@ def _lab_rows(p: DemoPatient) -> list[tuple[str, str, float]]:
 
 
 def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIENTS, noise: bool = True,
-             cardiac: bool = True) -> dict:
+             cardiac: bool = True, pregnancy: bool = True) -> dict:
     """Write every demo data file and the ground truth under ``data_dir``.
 
     ``noise=False`` writes noise-free images (for exact-recovery tests); the default is the
@@ -449,4 +461,8 @@ def generate(data_dir: str | Path, *, patients: tuple[DemoPatient, ...] = PATIEN
 
         for cp in demo_cardiac.CARDIAC_PATIENTS:
             summary[cp.patient_id] = demo_cardiac.generate(data_dir, cp, noise=noise)
+    if pregnancy:
+        from twinflow.demo import pregnancy as demo_pregnancy
+
+        summary.update(demo_pregnancy.generate(data_dir))
     return summary

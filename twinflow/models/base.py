@@ -194,6 +194,9 @@ class TwinModel(ABC):
     description: ClassVar[str] = ""
     #: imaging series names the model reads (``imaging.tsv`` ``series``), for documentation and checks
     series: ClassVar[tuple[str, ...]] = ()
+    #: series the model reads in their original format, not converted to NIfTI at ingest (e.g. an
+    #: ultrasound DICOM with a spectral Doppler region); its segment job gets the raw file
+    raw_series: ClassVar[tuple[str, ...]] = ()
     #: extra sheets of the model: config key under ``sheets:`` -> JSON schema of one row (each
     #: row has a ``patient_id``); optional in the config, their rows reach ``PatientContext.sheets``
     sheets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}

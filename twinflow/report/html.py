@@ -126,7 +126,9 @@ def patient_report(out: str | Path, *, twin: dict, qc: dict, sections: Iterable[
     prow = [{"parameter": k, "value": v.get("value"), "sd": v.get("sd"), "unit": v.get("unit", ""),
              "identifiable": v.get("identifiable"), "estimated": v.get("estimated", True)}
             for k, v in twin["parameters"].items()]
-    generic = [ReportSection("Calibrated parameters", table=prow,
+    title = "Calibrated parameters" if twin.get("calibrated", True) else \
+        "Parameters (not calibrated: the model's documented priors)"
+    generic = [ReportSection(title, table=prow,
                              columns=["parameter", "value", "sd", "unit", "identifiable", "estimated"])]
     generic += list(sections)
     generic.append(ReportSection("Assumptions", notes=list(twin.get("assumptions") or [])))

@@ -53,6 +53,7 @@ def build_twin(ctx: PatientContext, model: TwinModel, *, estimate_dir: Path, sim
             "software": software(),
             "pipeline": pipeline_git(),
             **{k: part[k] for k in MODEL_KEYS},
+            "calibrated": bool(part.get("calibrated", True)),
             "flags": flags,
         }
         if ctx.pgx_record.is_file():

@@ -133,7 +133,7 @@ class CalibrationResult:
     params: GrowthParams
     estimated: tuple[str, ...]
     not_estimated: dict[str, str]
-    log_sd: dict[str, float]
+    log_sd: dict[str, float | None]
     ci95: dict[str, tuple[float, float]]
     correlation: list[list[float]]
     identifiable: dict[str, bool]
@@ -187,6 +187,42 @@ def robust_scale(r: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
+def informed_directions(H: np.ndarray, n_residuals: int, n_params: int, sigma2: float,
+                        rel_tol: float = 1e-10) -> tuple[np.ndarray, list[str]]:
+    """Which parameters the data inform, from the Gauss-Newton Hessian ``H`` of the fit.
+
+    A parameter is *not* informed (and must never be reported as identified, whatever a
+    pseudo-inverse would say) when its sensitivity is zero (``H_ii`` below ``rel_tol`` of the
+    largest, or exactly 0: e.g. no tumour to move), when it lies in a null direction of ``H``
+    (eigenvalue of the correlation-scaled ``H`` below ``rel_tol``, component above 0.1), when
+    there are no more residuals than parameters, or when the residuals are exactly zero (no noise
+    level, so no uncertainty can be computed).  Returns the boolean mask and a reason per entry."""
+    P = n_params
+    d = np.diag(H).astype(np.float64) if P else np.zeros(0)
+    ok = np.ones(P, bool)
+    why = [""] * P
+    dmax = float(d.max()) if P else 0.0
+    for i in range(P):
+        if not (d[i] > 0) or d[i] <= rel_tol * dmax:
+            ok[i] = False
+            why[i] = "the data carry no sensitivity to it"
+    if ok.sum() >= 2:
+        idx = np.flatnonzero(ok)
+        s = 1.0 / np.sqrt(d[idx])
+        w, v = np.linalg.eigh(H[np.ix_(idx, idx)] * np.outer(s, s))
+        for k in np.flatnonzero(w <= rel_tol * max(float(w.max()), 1e-300)):
+            for j in np.flatnonzero(np.abs(v[:, k]) > 0.1):
+                ok[idx[j]] = False
+                why[idx[j]] = "only a combination with other parameters is informed (singular Hessian)"
+    if n_residuals <= P:
+        ok[:] = False
+        why = [f"{n_residuals} residuals for {P} parameters"] * P
+    elif not sigma2 > 0:
+        ok[:] = False
+        why = ["the residuals are exactly zero: no noise level, no uncertainty"] * P
+    return ok, why
+
+
 class _Problem:
     def __init__(self, rd: ReactionDiffusion, u0, obs: list[Observation], schedule, base: GrowthParams,
                  names, dt_day, rt_mask, robust: bool = True):
@@ -227,13 +263,18 @@ class _Problem:
 
     def scale(self, sol) -> float:
         """Huber threshold ``c = 1.345 * sigma_MAD`` of the point residuals (inf: plain least squares,
-        when the fit is not robust or there are no point values)."""
+        when the fit is not robust, there are no point values, or the residuals are not yet centred:
+        a median residual beyond ``c`` means the model is still far from the data -- e.g. a start
+        that predicts no visible tumour where there is one -- and the MAD is then the spread of the
+        data, not the noise, so every residual would be down-weighted and the fit could not move)."""
         if not self.robust or int(sol["point"].sum()) < 10:
             return float("inf")
-        s = robust_scale(sol["r"][sol["point"]])
+        rp = sol["r"][sol["point"]]
+        s = robust_scale(rp)
         if not s > 0:   # exact fit: fall back to the rms (0 only for a perfect fit)
             s = float(np.sqrt(np.mean(sol["r"] ** 2)))
-        return HUBER_K * max(s, 1e-12)
+        c = HUBER_K * max(s, 1e-12)
+        return float("inf") if abs(float(np.median(rp))) > c else c
 
     @staticmethod
     def accumulate(sol, c: float):
@@ -264,7 +305,7 @@ def _lm(prob: _Problem, theta0, max_iter: int, xtol: float, ftol: float, history
     lam = 1e-3
     converged = False
     it = 0
-    history.append({"iteration": 0, "cost": cost, "huber_c": c,
+    history.append({"iteration": 0, "cost": cost, "huber_c": c if np.isfinite(c) else None,
                     "params": {n: float(np.exp(t)) for n, t in zip(prob.names, theta)}})
     while it < max_iter:
         it += 1
@@ -295,7 +336,7 @@ def _lm(prob: _Problem, theta0, max_iter: int, xtol: float, ftol: float, history
                 lam = max(lam / 3.0, 1e-9)
                 break
             lam *= 4.0
-        history.append({"iteration": it, "cost": cost, "lambda": lam, "huber_c": c,
+        history.append({"iteration": it, "cost": cost, "lambda": lam, "huber_c": c if np.isfinite(c) else None,
                         "params": {n: float(np.exp(t)) for n, t in zip(prob.names, theta)}})
         if accepted:
             history[-1].update(rel_decrease=rel_decrease, step_sd=step_sd)
@@ -368,21 +409,29 @@ def calibrate(u0: np.ndarray, observations: list[Observation], spacing_mm, tissu
     dof = max(n_res - P, 1)
     sigma2 = float(psi @ psi) / dof / m_in ** 2          # noise variance (Huber's corrected estimate)
     H = S[:, inl] @ S[:, inl].T
-    cov = sigma2 * m_in * np.linalg.pinv(H)
+    informed, why_not = informed_directions(H, n_res, P, sigma2)
+    cov = np.full((P, P), np.nan)
+    if informed.any():
+        sub = np.ix_(informed, informed)
+        cov[sub] = sigma2 * m_in * np.linalg.inv(H[sub])
     n_down = int((~inl).sum())
     rmse = sol["rmse"]
-    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    sd = np.sqrt(np.maximum(np.diag(cov), 0.0))        # NaN where the data do not inform the parameter
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(sd, sd)
     corr = np.where(np.isfinite(corr), corr, 0.0)
     flags: list[str] = []
     ident: dict[str, bool] = {}
     for i, n in enumerate(names):
+        if not informed[i]:
+            ident[n] = False
+            flags.append(f"{n}: not identifiable ({why_not[i]})")
+            continue
         ok = sd[i] <= REL_SD_LIMIT
         if not ok:
             flags.append(f"{n}: not identifiable (relative sd {sd[i]:.2f} > {REL_SD_LIMIT})")
         for j, m in enumerate(names):
-            if j != i and abs(corr[i, j]) > CORR_LIMIT:
+            if j != i and informed[j] and abs(corr[i, j]) > CORR_LIMIT:
                 ok = False
                 if i < j:
                     flags.append(f"{n} and {m}: not separately identifiable (correlation {corr[i, j]:+.3f})")
@@ -394,10 +443,10 @@ def calibrate(u0: np.ndarray, observations: list[Observation], spacing_mm, tissu
         flags.append(f"optimiser stopped at max_iter={max_iter} before its tolerance (typical along a ridge of "
                      "non-identifiable parameter combinations)")
     ci = {n: (float(np.exp(theta[i] - 1.96 * sd[i])), float(np.exp(theta[i] + 1.96 * sd[i])))
-          for i, n in enumerate(names)}
+          for i, n in enumerate(names) if informed[i] and sd[i] < 50.0}   # beyond e^(+-98): no interval
     return CalibrationResult(
         params=params, estimated=tuple(names), not_estimated=why,
-        log_sd={n: float(sd[i]) for i, n in enumerate(names)}, ci95=ci,
+        log_sd={n: (float(sd[i]) if informed[i] else None) for i, n in enumerate(names)}, ci95=ci,
         correlation=[[float(x) for x in row] for row in corr], identifiable=ident, flags=flags,
         sigma_u=float(np.sqrt(sigma2)), n_point=n_point, n_residuals=n_res, cost=float(cost),
         n_iterations=it, converged=converged, n_forward_solves=n_fwd, n_tangent_solves=n_tan,

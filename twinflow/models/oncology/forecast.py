@@ -178,7 +178,9 @@ def holdout_metrics(observations: list[Observation], held: list[int], visit_labe
                     schedule=None, *, dt_day: float = 0.5, rt_mask: np.ndarray | None = None,
                     theta: float = THETA_CELLS_PER_MM3) -> list[dict[str, Any]]:
     """Predict each held-out visit from the first visit (day 0, its visible density) with the
-    calibrated ``params`` and score it with :func:`forecast_metrics`."""
+    calibrated ``params`` and score it with :func:`forecast_metrics`; each row also carries the
+    same scores of the naive baseline ``baseline_locf`` (the last calibration visit's observed
+    density carried forward)."""
     from twinflow.models.oncology.density import initial_density
 
     obs = sorted(observations, key=lambda o: o.day)
@@ -188,4 +190,12 @@ def holdout_metrics(observations: list[Observation], held: list[int], visit_labe
     rd = ReactionDiffusion(spacing_mm, tissue, p_wm, p_gm)
     pred = rd.simulate(initial_density(obs[0]), params, max(days), dt_day, schedule=schedule, save_days=days,
                        rt_mask=rt_mask)
-    return [forecast_metrics(pred[obs[i].day], obs[i], spacing_mm, visit_labels[i], theta=theta) for i in held]
+    last = np.maximum(obs[held[0] - 1].point_density(), 0.0) if held[0] > 0 else None
+    rows = []
+    for i in held:
+        row = forecast_metrics(pred[obs[i].day], obs[i], spacing_mm, visit_labels[i], theta=theta)
+        if last is not None:
+            b = forecast_metrics(last, obs[i], spacing_mm, visit_labels[i], theta=theta)
+            row["baseline_locf"] = {k: b[k] for k in ("dice", "ccc", "volume_rel_error", "cell_count_rel_error")}
+        rows.append(row)
+    return rows

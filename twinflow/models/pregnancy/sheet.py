@@ -99,11 +99,14 @@ def _date(v: str, col: str, err) -> str:
         raise err(f"{col} {v!r} is not an ISO date (YYYY-MM-DD)") from None
 
 
-def parse_row(rec: dict[str, Any], line: int, display: str) -> PregnancyRecord:
+def parse_row(rec: dict[str, Any], line: int | None, display: str) -> PregnancyRecord:
+    """A pregnancies.tsv row (``line``: its sheet row number for messages, or None: the
+    pregnancy's label names it)."""
     pid = str(rec.get("patient_id") or "")
 
     def err(problem: str) -> InputError:
-        return InputError(f"row {line}: {problem}", patient=pid or None, path=display)
+        where = f"row {line}" if line is not None else f"pregnancy {rec.get('pregnancy')!r}"
+        return InputError(f"{where}: {problem}", patient=pid or None, path=display)
 
     def text(col):
         v = rec.get(col)
@@ -226,3 +229,32 @@ def pregnancy_of(path: str | Path, patient_id: str, display: str | None = None,
                              path=display or str(path))
         return match[0]
     return rows[-1]
+
+
+def select_pregnancy(rows: list[dict[str, Any]], patient_id: str, visit_date: str | None,
+                     display: str = "pregnancies.tsv") -> PregnancyRecord:
+    """Of a patient's pregnancies.tsv rows, the pregnancy a visit on ``visit_date`` belongs to:
+    the only row, or the one whose course (start by its dating to its delivery date, else 44
+    weeks) covers the date."""
+    recs = [parse_row(dict(r, patient_id=patient_id), None, display) for r in rows]
+    labels = [r.pregnancy for r in recs]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise InputError(f"pregnancy {dup[0]!r} is listed twice", patient=patient_id, path=display)
+    if not recs:
+        raise InputError("no row in the pregnancies sheet for this patient (config sheets.pregnancies)",
+                         patient=patient_id, path=display)
+    if len(recs) == 1:
+        return recs[0]
+    when = dt.date.fromisoformat(str(visit_date)[:10]) if visit_date else None
+    hits = []
+    for r in recs:
+        start = r.dating().start_date()
+        end = dt.date.fromisoformat(r.delivery_date) if r.delivery_date else start + dt.timedelta(weeks=44)
+        if when is not None and start <= when <= end:
+            hits.append(r)
+    if len(hits) != 1:
+        raise InputError(f"{len(recs)} pregnancies ({', '.join(labels)}) and {len(hits) or 'none'} of them "
+                         f"cover the first Doppler visit ({visit_date}): the visits must fall in one pregnancy",
+                         patient=patient_id, path=display)
+    return hits[0]

@@ -16,8 +16,10 @@ Stages (see :class:`twinflow.models.base.TwinModel`; equations in docs/pregnancy
 * simulate  :func:`twinflow.models.pregnancy.forecast.simulation_outputs`: weekly forecast and
             the arms.
 
-The pregnancy's sheet row comes from ``ctx.row["pregnancy"]`` (a dict of the pregnancies.tsv
-row, when the workflow provides it) or from the sheet named by ``ctx.config["pregnancies_sheet"]``.
+The plug-in class :class:`PregnancyTwin` (entry point ``twinflow.models: pregnancy``). The
+pregnancy's row comes from the model's own sheet, ``pregnancies.tsv`` (config
+``sheets.pregnancies``; schema ``pregnancies.schema.yaml`` beside this module): of the patient's
+rows, the pregnancy whose dating covers the first Doppler visit.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 
 from twinflow.errors import InputError
 from twinflow.io.atomic import write_bytes, write_json
-from twinflow.models.base import PatientContext, TwinModel
+from twinflow.models.base import PatientContext, ReportSection, TwinModel, schema_beside
 
 VERSION = "1.0.0"
 SIDES = ("LEFT", "RIGHT")
@@ -55,6 +57,11 @@ def _read_measured_pi(path: Path, patient: str, display: str) -> dict:
 class PregnancyTwin(TwinModel):
     name = "pregnancy"
     version = VERSION
+    series = tuple(SERIES.values())
+    raw_series = tuple(SERIES.values())        # ultrasound DICOM (or a measured-PI JSON), read by segment
+    sheets = {"pregnancies": schema_beside(__file__, "pregnancies.schema.yaml")}
+    config_schema = schema_beside(__file__, "config.schema.yaml")
+    results_schema = schema_beside(__file__, "results.schema.yaml")
     description = ("FMF competing-risks pre-eclampsia screening; uterine-artery Doppler ingest; uteroplacental "
                    "transmission-line model driven by the pregnancy-adapted circulation; aspirin and "
                    "antihypertensive arms")
@@ -64,28 +71,22 @@ class PregnancyTwin(TwinModel):
                      "twinflow.models.pregnancy.forecast", "twinflow.models.pregnancy.sheet",
                      "twinflow.models.pregnancy.measurements", "twinflow.models.pregnancy.dating"),
         "simulate": ("twinflow.models.pregnancy.forecast",),
-        "twin": ("twinflow.models.pregnancy.forecast", "twinflow.twin.build"),
-        "report": ("twinflow.report.html",),
+        "twin": ("twinflow.models.pregnancy.forecast",),
     }
 
     # ------------------------------------------------------------------ inputs
     def pregnancy(self, ctx: PatientContext):
-        from .sheet import parse_row, pregnancy_of
+        """The patient's pregnancy that the imaging visits belong to (pregnancies.tsv)."""
+        from .sheet import select_pregnancy
 
-        rec = ctx.row.get("pregnancy") if isinstance(ctx.row, dict) else None
-        if isinstance(rec, dict):
-            return parse_row(dict(rec, patient_id=ctx.patient_id), 0, "pregnancies sheet")
-        sheet = ctx.config.get("pregnancies_sheet")
-        if not sheet:
-            raise InputError("the pregnancy twin needs a pregnancies sheet (config sheets.pregnancies)",
-                             patient=ctx.patient_id)
-        return pregnancy_of(sheet, ctx.patient_id, ctx.config.get("pregnancies_sheet_display"),
-                            label=ctx.config.get("pregnancy_label"))
+        visits = self.segment_visits(ctx)
+        first = dict(ctx.visits())[visits[0]] if visits else None
+        return select_pregnancy(ctx.sheets.get("pregnancies") or [], ctx.patient_id, first)
 
     def _labs(self, ctx: PatientContext):
         import pandas as pd
 
-        p = ctx.ingest / "labs.tsv"
+        p = ctx.labs_table
         if not p.is_file():
             return None
         return pd.read_csv(p, sep="\t", dtype={"loinc": str, "analyser": str, "body_site": str},
@@ -355,21 +356,24 @@ class PregnancyTwin(TwinModel):
                  "outputs": ["results/forecast.tsv"]},
                 {"name": "arms", "kind": "none, aspirin (ASPRE odds ratio with CI), antihypertensive",
                  "outputs": ["results/arms.tsv"]}],
-            "screening": {"visit": est["screening"]["visit"], "ga_weeks": est["screening"]["ga_weeks"],
-                          "markers": est["screening"]["markers"], "moms": r["moms"], "prior_risk": r["prior_risk"],
-                          "risk": r["risk"], "screen_positive": r["screen_positive"],
-                          "recommendation": r["recommendation"], "cutoff": r["cutoff"]},
-            "visits": [{k: v[k] for k in ("visit", "date", "ga_weeks", "mean_pi", "bilateral_notch", "sides",
-                                           "biomarkers")} | {"map_mmhg": (v["map"] or {}).get("map_mmhg"),
-                                                             "sflt1_plgf": v.get("sflt1_plgf")}
-                       for v in est["visits"]],
-            "calibration": {v: {s: {k: c[k] for k in ("ga_weeks", "fitted_pi", "measured_pi", "rms_residual_cm_s",
-                                                      "remodelling_fraction", "converged", "identifiability",
-                                                      "correlation", "hr_bpm", "map_mmhg")}
-                                for s, c in sides.items()} for v, sides in est["calibration"].items()},
-            "state": est["state"],
-            "holdout_forecast": est["holdout"],
-            "arms_summary": summary,
+            "model_results": {
+                "screening": {"visit": est["screening"]["visit"], "ga_weeks": est["screening"]["ga_weeks"],
+                              "markers": est["screening"]["markers"], "moms": r["moms"], "prior_risk": r["prior_risk"],
+                              "risk": r["risk"], "screen_positive": r["screen_positive"],
+                              "recommendation": r["recommendation"], "cutoff": r["cutoff"]},
+                "pregnancy": est["pregnancy"]["pregnancy"],
+                "visits": [{k: v[k] for k in ("visit", "date", "ga_weeks", "mean_pi", "bilateral_notch", "sides",
+                                               "biomarkers")} | {"map_mmhg": (v["map"] or {}).get("map_mmhg"),
+                                                                 "sflt1_plgf": v.get("sflt1_plgf")}
+                           for v in est["visits"]],
+                "calibration": {v: {s: {k: c[k] for k in ("ga_weeks", "fitted_pi", "measured_pi", "rms_residual_cm_s",
+                                                          "remodelling_fraction", "converged", "identifiability",
+                                                          "correlation", "hr_bpm", "map_mmhg")}
+                                    for s, c in sides.items()} for v, sides in est["calibration"].items()},
+                "state": est["state"],
+                "holdout_forecast": est["holdout"],
+                "arms_summary": summary,
+            },
             "assumptions": est["assumptions"],
             "seeds": {"forecast_band": spec["seed"]},
         }
@@ -445,12 +449,48 @@ class PregnancyTwin(TwinModel):
             arm = match[0]
         return {f"arm_{arm['name']}.tsv": _tsv(arm_rows(spec, arm), ARM_COLUMNS)}
 
-    def figures(self, twin_dir: Path, doc: dict) -> list[tuple[str, str]]:
+    # ------------------------------------------------------------------ in-silico trials
+    def trial(self):
+        from twinflow.models.pregnancy.trial import PregnancyTrial
+
+        return PregnancyTrial()
+
+    # ------------------------------------------------------------------ reporting
+    def summary(self, doc: dict) -> dict[str, Any]:
+        res = doc["model_results"]
+        scr = res["screening"]
+        moms = scr.get("moms") or {}
+        first = res["visits"][0] if res["visits"] else {}
+        held = res["holdout_forecast"][-1] if res["holdout_forecast"] else {}
+        return {"pregnancy": res["pregnancy"], "screening_ga_weeks": scr.get("ga_weeks"),
+                "prior_risk_37": (scr.get("prior_risk") or {}).get("37"), "risk_37": (scr.get("risk") or {}).get("37"),
+                "risk_34": (scr.get("risk") or {}).get("34"), "risk_32": (scr.get("risk") or {}).get("32"),
+                "screen_positive": scr.get("screen_positive"), "mom_map": moms.get("map"),
+                "mom_uta_pi": moms.get("uta_pi"), "mom_plgf": moms.get("plgf"),
+                "first_visit_mean_uta_pi": first.get("mean_pi"), "first_visit_bilateral_notch": first.get("bilateral_notch"),
+                "holdout_pi_error": held.get("forecast_pi_error"), "holdout_naive_pi_error": held.get("naive_pi_error")}
+
+    def report_sections(self, twin_dir: Path, doc: dict) -> list[ReportSection]:
+        res = doc["model_results"]
+        scr = res["screening"]
         d = Path(twin_dir) / "plots"
-        figs = [(str(d / "forecast.png"), "Mean uterine-artery PI and MAP through gestation: twin (band: remodelling "
-                                          "uncertainty), reference centiles, visits (squares: held out)"),
+        items = {"visit": scr.get("visit"), "gestational age (weeks)": scr.get("ga_weeks"),
+                 "screen positive": scr.get("screen_positive"), "cut-off": scr.get("cutoff"),
+                 "recommendation": scr.get("recommendation")}
+        items.update({f"prior risk < {g} weeks": v for g, v in sorted((scr.get("prior_risk") or {}).items())})
+        items.update({f"risk < {g} weeks": v for g, v in sorted((scr.get("risk") or {}).items())})
+        items.update({f"MoM {k}": v for k, v in sorted((scr.get("moms") or {}).items())})
+        visits = [{k: v.get(k) for k in ("visit", "date", "ga_weeks", "mean_pi", "bilateral_notch", "map_mmhg")}
+                  for v in res["visits"]]
+        doppler = [(str(p), f"Spectral Doppler {p.stem.split('_', 1)[1].replace('_', ' ')}: traced envelope and cycles")
+                   for p in sorted(d.glob("doppler_*.png"))]
+        return [
+            ReportSection("Pre-eclampsia screening (FMF competing-risks model)", items=items),
+            ReportSection("Visits", table=visits, figures=doppler),
+            ReportSection("Forecast through gestation", table=res["holdout_forecast"], figures=[
+                (str(d / "forecast.png"), "Mean uterine-artery PI and MAP through gestation: twin (band: remodelling "
+                                          "uncertainty), reference centiles, visits (squares: held out)")]),
+            ReportSection("Treatment arms", table=res["arms_summary"], figures=[
                 (str(d / "risk_arms.png"), "Risk of delivery with pre-eclampsia before 37 weeks if still undelivered, "
-                                           "per arm (aspirin with the ASPRE confidence interval)")]
-        figs += [(str(p), f"Spectral Doppler {p.stem.split('_', 1)[1].replace('_', ' ')}: traced envelope and cycles")
-                 for p in sorted(d.glob("doppler_*.png"))]
-        return figs
+                                           "per arm (aspirin with the ASPRE confidence interval)")]),
+        ]
