@@ -40,30 +40,8 @@ from twinflow.trials.runner import run_trial  # noqa: E402
 from twinflow.trials.stages import load_sources  # noqa: E402
 
 
-class _Registry:
-    """The installed models, plus the pregnancy trial part when its model is not registered yet."""
-
-    @staticmethod
-    def names():
-        return sorted(set(registry.names()) | {"pregnancy"})
-
-    @staticmethod
-    def get(name):
-        if name in registry.names():
-            return registry.get(name)
-
-        class _Pregnancy:
-            version = None
-
-            def trial(self):
-                from twinflow.models.pregnancy.trial import PregnancyTrial
-
-                return PregnancyTrial()
-        return _Pregnancy()
-
-
 def trial_model(cfg):
-    return _Registry.get(cfg["model"]).trial()
+    return registry.get(cfg["model"]).trial()
 
 
 def sources_of(model: str, twins: Path):
@@ -94,7 +72,7 @@ def replay(args) -> None:
         spec[name].setdefault("simulation", {})["grid"] = args.grid
     if args.n:
         spec[name]["n_per_arm"] = args.n
-    cfg = check_trials(spec, _Registry)[name]
+    cfg = check_trials(spec, registry)[name]
     tm = trial_model(cfg)
     src = sources_of(cfg["model"], Path(args.twins)) if cfg["model"] != "pregnancy" else []
     t = time.perf_counter()
@@ -221,7 +199,7 @@ def scale(args) -> None:
                 "population": {"resection": {"biopsy": 0.165, "partial": 0.445, "complete": 0.39}}}
     spec.update({"n_per_arm": args.n, "chunk_size": args.chunk})
     name = f"scale_{args.model}_{args.grid if args.model == 'oncology' else ''}{args.n}"
-    cfg = check_trials({name: spec}, _Registry)[name]
+    cfg = check_trials({name: spec}, registry)[name]
     src = sources_of(cfg["model"], Path(args.twins))
     t = time.perf_counter()
     out = run_trial(name, cfg, src, OUT, workers=args.workers, tm=trial_model(cfg), report=True)
@@ -244,7 +222,7 @@ def reduced(args) -> None:
                                            {"name": "rt_tmz", "regimen": {"schedule": "stupp_60gy_30fx_tmz"}}],
             "endpoints": ["os", "pfs", "enhancing_ml_6m"], "n_per_arm": args.n, "seed": 7,
             "population": {"resection": {"biopsy": 0.165, "partial": 0.445, "complete": 0.39}}}
-    cfg = check_trials({"r": spec}, _Registry)["r"]
+    cfg = check_trials({"r": spec}, registry)["r"]
     tm = trial_model(cfg)
     src = sources_of("oncology", Path(args.twins))
     srcs = {s.patient_id: s for s in src}

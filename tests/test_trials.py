@@ -166,3 +166,15 @@ def test_failed_simulations_are_counted_not_analysed(tmp_path):
     assert sum(fl["not_analysed"].values()) == int(failed.sum())
     assert sum(fl["analysed"].values()) == 60 - int(failed.sum())
     assert out["doc"]["analysis"]["endpoints"]["y"]["arms"]["control"]["n"] == fl["analysed"]["control"]
+
+
+def test_config_is_what_the_artefact_records():
+    """A float default (e.g. a range given as exp(+-1.96) x 0.001) is rounded as trial.json
+    writes it, so that verify draws the population from exactly the configuration that ran."""
+    import json as _json
+
+    from twinflow.io.atomic import dumps_json
+
+    cfg = trial_config(10, simulation={"delta": 1 / 3})
+    assert cfg == _json.loads(dumps_json(cfg))
+    assert cfg["simulation"]["delta"] == 0.3333333333

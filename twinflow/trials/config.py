@@ -11,11 +11,13 @@ nearest valid name (:func:`twinflow.config.problems`); defaults are filled in.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from functools import lru_cache
 from typing import Any, Mapping
 
 from twinflow.config import ConfigError, _fill_defaults, problems
+from twinflow.io.atomic import dumps_json
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -108,7 +110,9 @@ def check_trials(trials: Mapping[str, Any] | None, registry: Any, source: str = 
     out, found = {}, []
     for name, trial in sorted((trials or {}).items()):
         cfg, p = check_trial(str(name), trial, registry)
-        out[str(name)] = cfg
+        # as the artefact records it (floats to 10 significant digits): the trial runs on exactly
+        # the configuration that `twinflow verify` reads back from trial.json
+        out[str(name)] = json.loads(dumps_json(cfg))
         found += p
     if found:
         raise ConfigError("; ".join(found) if len(found) == 1 else
