@@ -42,6 +42,9 @@ def test_trial_rules_scatter_gather_verify(tmp_path):
     doc = json.loads((out / "trial" / "trial.json").read_text())
     assert doc["flow"]["randomised"] == {"none": 30, "resect": 30}
     assert doc["sources"][0]["twin"] == "../../../TOY1/twin"
+    # the sheet columns a trial keeps: numbers and a few text columns, never paths
+    assert doc["sources"][0]["row"] == {"patient_id": "TOY1", "twin_model": "toy", "sex": "F", "age_years": 40,
+                                        "height_cm": 170, "weight_kg": 65}
     # removing half the lesion delays doubling by ln(2)/r: the hazard ratio is far below 1
     hr = doc["analysis"]["endpoints"]["doubling"]["comparisons"][0]
     assert hr["estimate"] < 0.2 and hr["ci_high"] < 1

@@ -18,8 +18,14 @@ from twinflow.io.atomic import write_json
 from twinflow.models.base import SourceTwin
 from twinflow.trials.tables import read_parquet, write_parquet
 
-#: patients.tsv columns a trial never copies (paths to raw data and their display forms)
-_PATH_COLUMNS = ("germline_vcf", "somatic_vcf", "labs", "germline_sample", "labs_subject")
+#: patients.tsv text columns a trial may read; other columns only when they are numbers (a
+#: text column could hold paths or identifying data, which must not reach a trial artefact)
+TEXT_COLUMNS = ("patient_id", "twin_model", "sex")
+
+
+def _sheet_columns(row: dict) -> dict:
+    return {k: v for k, v in row.items()
+            if k in TEXT_COLUMNS or (isinstance(v, (int, float)) and not isinstance(v, bool))}
 
 
 def model_of(cfg: Mapping[str, Any]):
@@ -31,12 +37,11 @@ def model_of(cfg: Mapping[str, Any]):
 
 def load_sources(twin_jsons: Sequence[str | Path], sheet_jsons: Sequence[str | Path] = ()) -> list[SourceTwin]:
     """The source twins (sorted by patient id) from their ``twin.json`` files and, where given,
-    their ``sheet.json`` (the patients.tsv row, without the raw-data paths)."""
+    their ``sheet.json`` (the patients.tsv row: its numbers and ``TEXT_COLUMNS``)."""
     rows = {}
     for s in sheet_jsons:
         rec = json.loads(Path(s).read_text(encoding="utf-8"))
-        rows[rec["patient_id"]] = {k: v for k, v in rec["row"].items()
-                                   if not k.endswith("_display") and k not in _PATH_COLUMNS}
+        rows[rec["patient_id"]] = _sheet_columns(rec["row"])
     out = []
     for t in twin_jsons:
         doc = json.loads(Path(t).read_text(encoding="utf-8"))
