@@ -37,7 +37,7 @@ rule trial_sample:
         trial=lambda wildcards: TRIALS.config(wildcards.trial),
         code=lambda wildcards: TRIALS.code(wildcards.trial),
     conda:
-        "../envs/model.yaml"
+        "../envs/trials.yaml"
     script:
         "../scripts/trial_sample.py"
 
@@ -56,7 +56,7 @@ rule trial_simulate:
         trial=lambda wildcards: TRIALS.config(wildcards.trial),
         code=lambda wildcards: TRIALS.code(wildcards.trial),
     conda:
-        "../envs/model.yaml"
+        "../envs/trials.yaml"
     script:
         "../scripts/trial_simulate.py"
 
@@ -78,6 +78,6 @@ rule trial_assemble:
         trial=lambda wildcards: TRIALS.config(wildcards.trial),
         code=lambda wildcards: TRIALS.code(wildcards.trial),
     conda:
-        "../envs/model.yaml"
+        "../envs/trials.yaml"
     script:
         "../scripts/trial_assemble.py"
