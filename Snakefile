@@ -14,6 +14,7 @@ include: "rules/estimate.smk"
 include: "rules/simulate.smk"
 include: "rules/twin.smk"
 include: "rules/report.smk"
+include: "rules/trials.smk"
 include: "rules/cohort.smk"
 include: "rules/hospital.smk"
 
@@ -24,5 +25,6 @@ report: "report/workflow.rst"
 rule all:
     input:
         all_targets(),
+        trial_targets(),
         hospital_targets(),
     default_target: True

@@ -25,6 +25,7 @@ rule cohort_index:
         summary=L.cohort("summary.tsv"),
         models=expand(L.cohort("summary/{model}.tsv"), model=MODELS_USED),
         reports=expand(L.report("{patient}"), patient=VALID_PATIENTS),
+        trials=list(TRIALS.reports().values()),
     output:
         L.cohort("index.html"),
     log:
@@ -33,6 +34,7 @@ rule cohort_index:
         L.benchmark("cohort_index")
     params:
         models=MODELS_USED,
+        trials=TRIALS.names(),
         code=code_digest("twinflow.report.html"),
     conda:
         "../envs/qc.yaml"

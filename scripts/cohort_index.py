@@ -9,7 +9,8 @@ from twinflow.workflow import run_script
 def main(sm):
     here = os.path.dirname(sm.output[0])
     links = {os.path.basename(os.path.dirname(r)): os.path.relpath(r, here) for r in sm.input.reports}
-    cohort_index(sm.output[0], sm.input.summary, dict(zip(sm.params.models, sm.input.models)), links)
+    trials = {name: os.path.relpath(r, here) for name, r in zip(sm.params.trials, sm.input.trials)}
+    cohort_index(sm.output[0], sm.input.summary, dict(zip(sm.params.models, sm.input.models)), links, trials=trials)
 
 
 run_script(snakemake, main)  # noqa: F821

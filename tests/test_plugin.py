@@ -49,7 +49,9 @@ def lesion(path: Path, volume_mm3: float) -> None:
     nib.save(nib.Nifti1Image(a, np.diag([h, h, h, 1.0])), str(path))
 
 
-def test_a_plugin_model_runs_the_whole_workflow(tmp_path):
+def toy_cohort(tmp_path: Path) -> dict:
+    """The plug-in installed under tmp_path/site and a one-patient toy cohort under tmp_path/raw;
+    returns the environment that puts the plug-in on the path."""
     site = tmp_path / "site"
     site.mkdir()
     install_plugin(site)
@@ -65,6 +67,11 @@ def test_a_plugin_model_runs_the_whole_workflow(tmp_path):
                                       "TOY1\ttoy\tF\t40\t170\t65\n")
     (raw / "imaging.tsv").write_text("patient_id\tvisit\tdate\tseries\tpath\n" + "".join(rows))
     (raw / "treatments.tsv").write_text("patient_id\tdate\tkind\tagent\tdose\tunit\n")
+    return env
+
+
+def test_a_plugin_model_runs_the_whole_workflow(tmp_path):
+    env = toy_cohort(tmp_path)
     cfg = {"sheets": {k: f"raw/{k}.tsv" for k in ("patients", "imaging", "treatments")}, "results": "out",
            "models": {"toy": {"simulate": {"arms": [{"name": "none", "kill_fraction": 0.0},
                                                     {"name": "resection", "kill_fraction": 0.9}]}}}}

@@ -24,11 +24,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from twinflow.trials.verify import verify_trial
     from twinflow.twin.verify import verify_folder
 
     status = 0
     for d in args.twin_dirs:
-        rep = verify_folder(d, resimulate=not args.hashes_only)
+        if (Path(d) / "trial.json").is_file():          # an in-silico trial artefact
+            rep = verify_trial(d, resimulate=None if args.all_patients else args.resimulate,
+                               hashes_only=args.hashes_only, twins_root=args.twins)
+        else:
+            rep = verify_folder(d, resimulate=not args.hashes_only)
         print("\n".join(rep.lines()))
         status = status or (0 if rep.ok else 1)
     return status
@@ -100,10 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sheets-only", action="store_true",
                    help="write only the three sheets (the workflow's demo_cohort rule makes the data)")
     d.set_defaults(func=_demo)
-    v = sub.add_parser("verify", help="check a twin artefact's hashes and re-run its simulations from it alone")
+    v = sub.add_parser("verify", help="check a twin (or trial) artefact's hashes and re-run its simulations")
     v.add_argument("twin_dirs", nargs="+", metavar="TWIN_DIR",
-                   help="results/<patient>/twin, results/hospital/<site>/twin, ...")
+                   help="results/<patient>/twin, results/hospital/<site>/twin or results/trials/<name>/trial")
     v.add_argument("--hashes-only", action="store_true", help="check hashes, do not re-simulate")
+    v.add_argument("--resimulate", type=int, default=2, metavar="N",
+                   help="trials: virtual patients per arm to simulate again (default 2)")
+    v.add_argument("--all-patients", action="store_true", help="trials: simulate every virtual patient again")
+    v.add_argument("--twins", metavar="RESULTS", help="trials: find source twins as RESULTS/<patient>/twin")
     v.set_defaults(func=_verify)
     sm = sub.add_parser("simulate", help="run one treatment arm from a twin artefact")
     sm.add_argument("twin_dir", metavar="TWIN_DIR")

@@ -20,6 +20,13 @@ Layout of ``<results>/<patient>/``::
     simulate/                       simulations
     twin/twin.json                  the twin artefact (docs/twin-artefact.md)
     report.html                     the patient's report
+
+and of ``<results>/trials/<name>/`` (an in-silico trial, :mod:`twinflow.trials`)::
+
+    population.parquet, sample.json the screened virtual patients
+    chunks/<arm>/<k>.parquet        one simulation job's patients
+    trial/trial.json                the trial artefact (twinflow/trials/artefact.py)
+    report.html                     the trial's report
 """
 
 from __future__ import annotations
@@ -82,6 +89,10 @@ class Layout:
     # ------------------------------------------------------------------ cohort and run
     def cohort(self, name: str) -> str:
         return f"{self.root}/cohort/{name}"
+
+    def trial(self, name: str, rel: str = "") -> str:
+        """A file (or with ``rel=""`` the folder) of the in-silico trial ``name``."""
+        return f"{self.root}/trials/{name}/{rel}" if rel else f"{self.root}/trials/{name}"
 
     def pipeline_info(self, name: str) -> str:
         return f"{self.root}/pipeline_info/{name}"

@@ -37,6 +37,9 @@ def load(config: dict[str, Any], *, schema_dir: str | Path, workdir: str | Path 
 
     with open(Path(schema_dir) / "config.schema.yaml", encoding="utf-8") as fh:
         cfg = check_config(config, yaml.safe_load(fh), models=registry)
+    from twinflow.trials.config import check_trials
+
+    cfg["trials"] = check_trials(cfg.get("trials"), registry)
     sheets = cfg["sheets"]
     declared = registry.sheet_schemas()
     extra = {}

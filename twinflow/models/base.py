@@ -21,6 +21,11 @@ A model receives a :class:`PatientContext`: the patient's sheet rows (from
 (:class:`twinflow.layout.Layout`), from which it finds the files of earlier stages.
 ``resimulate`` must re-create the files listed in a twin's ``simulations`` byte for byte from
 the twin folder alone (``twinflow verify``).
+
+In-silico trials (:mod:`twinflow.trials`) are optional: a model that supports them returns a
+:class:`TrialModel` from :meth:`TwinModel.trial` -- how virtual patients are drawn from the
+cohort's calibrated twins (:class:`SourceTwin`), the regimens its arms accept, the endpoints it
+reports and the simulation of one virtual patient on one arm.
 """
 
 from __future__ import annotations
@@ -127,6 +132,59 @@ class ReportSection:
         return not (self.table or self.items or self.notes or self.figures)
 
 
+@dataclass
+class SourceTwin:
+    """A calibrated twin of the cohort as a trial's population sees it: its folder, its
+    ``twin.json`` and its ``patients.tsv`` row (the sheet columns eligibility may name)."""
+
+    patient_id: str
+    twin_dir: Path
+    doc: dict[str, Any]
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+class TrialModel(ABC):
+    """What a kind of twin contributes to in-silico trials (:mod:`twinflow.trials`).
+
+    A virtual patient is a dict ``{"source": patient_id or None, "covariates": {...},
+    "params": {...}}`` of scalars (numbers, strings, booleans): ``covariates`` are what
+    eligibility criteria, strata and subgroups may name (sheet columns and twin features);
+    ``params`` is everything :meth:`simulate_virtual` needs besides the source twin's folder.
+    Any randomness of a virtual patient is drawn in :meth:`population` (and stored in
+    ``params``), so that simulating is a pure function of the patient and the arm."""
+
+    #: one paragraph: where virtual patients come from (the documented population choice)
+    population_choice: ClassVar[str] = ""
+    #: JSON schemas of ``trials.<name>.population`` (model options of the draw), of
+    #: ``trials.<name>.simulation`` (options of every simulation) and of an arm's ``regimen``
+    population_schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
+    simulation_schema: ClassVar[Mapping[str, Any]] = {"type": "object", "additionalProperties": False}
+    regimen_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+    #: endpoint name -> {"kind": "continuous" | "binary" | "time_to_event", "unit": ..., "description": ...}
+    endpoints: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    #: covariate name -> description (the names eligibility, strata and subgroups may use)
+    covariates: ClassVar[Mapping[str, str]] = {}
+    #: twinflow modules the trial's simulation runs (their digest re-runs the trial's jobs)
+    modules: ClassVar[tuple[str, ...]] = ()
+
+    def assumptions(self, population: Mapping[str, Any], simulation: Mapping[str, Any]) -> list[str]:
+        """What the population and the simulation assume, for the trial artefact and report."""
+        return []
+
+    @abstractmethod
+    def population(self, sources: list[SourceTwin], options: Mapping[str, Any], n: int,
+                   rng: "Any") -> list[dict[str, Any]]:
+        """``n`` candidate virtual patients drawn with ``rng`` (a numpy Generator) from the
+        cohort's twins ``sources`` (sorted by patient id) and the model's population model."""
+
+    @abstractmethod
+    def simulate_virtual(self, patient: Mapping[str, Any], arm: Mapping[str, Any],
+                         options: Mapping[str, Any], sources: Mapping[str, SourceTwin]) -> dict[str, Any]:
+        """One virtual patient on one arm (``{"name", "regimen"}``): endpoint name -> value
+        (a number; a bool for a binary endpoint; ``{"time": days, "event": bool}`` for a
+        time-to-event endpoint).  Bad input: raise :class:`twinflow.errors.InputError`."""
+
+
 class TwinModel(ABC):
     """A kind of twin.  Subclasses set the class attributes and implement the methods."""
 
@@ -193,3 +251,8 @@ class TwinModel(ABC):
     def report_sections(self, twin_dir: Path, doc: dict) -> list[ReportSection]:
         """The model's sections of the patient report (after the generic parameter table)."""
         return []
+
+    # ------------------------------------------------------------------ in-silico trials
+    def trial(self) -> TrialModel | None:
+        """The model's part of in-silico trials (:mod:`twinflow.trials`); None: no trials."""
+        return None

@@ -172,9 +172,11 @@ def _tsv_rows(path: str | Path) -> list[dict]:
     return json.loads(df.to_json(orient="records"))
 
 
-def cohort_index(out: str | Path, summary_tsv: str | Path, model_tsvs: dict[str, str], report_links: dict[str, str]) -> None:
+def cohort_index(out: str | Path, summary_tsv: str | Path, model_tsvs: dict[str, str], report_links: dict[str, str],
+                 trials: dict[str, str] | None = None) -> None:
     """The cohort page: one section per kind of twin with that model's headline numbers
-    (``model_tsvs``: model name -> its summary table) and the generic table of every twin."""
+    (``model_tsvs``: model name -> its summary table), the generic table of every twin and
+    links to the in-silico trials' reports (``trials``: trial name -> link)."""
     from twinflow.models import registry
 
     rows = _tsv_rows(summary_tsv)
@@ -188,5 +190,8 @@ def cohort_index(out: str | Path, summary_tsv: str | Path, model_tsvs: dict[str,
         parts.append(_linked_table(mrows, report_links))
     parts.append("<h2>All twins</h2>")
     parts.append(_linked_table(rows, report_links))
+    if trials:
+        parts.append("<h2>In-silico trials</h2><ul>" + "".join(
+            f'<li><a href="{esc(link)}">{esc(name)}</a></li>' for name, link in sorted(trials.items())) + "</ul>")
     parts.append("</body></html>")
     write_text(out, "\n".join(parts) + "\n")

@@ -86,7 +86,8 @@ def verify(twin_dir: str | Path, *, resimulate: bool = True) -> VerifyReport:
 #: artefact entry file -> the function that verifies such a folder (``twinflow verify`` picks
 #: by the entry file it finds)
 VERIFIERS = {ENTRY: "twinflow.twin.verify:verify",
-             "hospital_twin.json": "twinflow.hospital.artefact:verify"}
+             "hospital_twin.json": "twinflow.hospital.artefact:verify",
+             "trial.json": "twinflow.trials.verify:verify_trial"}
 
 
 def verify_folder(folder: str | Path, *, resimulate: bool = True) -> VerifyReport:

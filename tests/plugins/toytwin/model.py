@@ -119,6 +119,11 @@ class ToyTwin(TwinModel):
         return {"growth_rate_per_day": doc["parameters"]["r_per_day"]["value"],
                 "n_visits": len(doc["model_results"]["volumes_ml"])}
 
+    def trial(self):
+        from toytwin.trial import ToyTrial
+
+        return ToyTrial()
+
     def report_sections(self, twin_dir: Path, doc: dict) -> list[ReportSection]:
         return [ReportSection("Lesion volumes", items=doc["model_results"]["volumes_ml"]),
                 ReportSection("Nothing to show")]

@@ -273,6 +273,12 @@ class CardiacTwin(TwinModel):
             arm = match[0]
         return arms_outputs(sim["params"], [arm], sim["cyp2d6_phenotype"])
 
+    # ------------------------------------------------------------------ in-silico trials
+    def trial(self):
+        from twinflow.models.cardiac.trial import CardiacTrial
+
+        return CardiacTrial()
+
     # ------------------------------------------------------------------ reporting
     def summary(self, doc: dict) -> dict[str, Any]:
         res = doc["model_results"]

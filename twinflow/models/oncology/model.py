@@ -599,6 +599,12 @@ class OncologyTwin(TwinModel):
         return {f"arm_{name}.tsv": arms_table_bytes(maps, tuple(spec["spacing_mm"]), spec["params"], spec["last_date"],
                                                     spec["bsa_m2"], [name], spec["horizon_days"], spec.get("drug_pk"))}
 
+    # ------------------------------------------------------------------ in-silico trials
+    def trial(self):
+        from twinflow.models.oncology.trial import OncologyTrial
+
+        return OncologyTrial()
+
     # ------------------------------------------------------------------ reporting
     def summary(self, doc: dict) -> dict[str, Any]:
         res = doc["model_results"]

@@ -449,6 +449,12 @@ class PregnancyTwin(TwinModel):
             arm = match[0]
         return {f"arm_{arm['name']}.tsv": _tsv(arm_rows(spec, arm), ARM_COLUMNS)}
 
+    # ------------------------------------------------------------------ in-silico trials
+    def trial(self):
+        from twinflow.models.pregnancy.trial import PregnancyTrial
+
+        return PregnancyTrial()
+
     # ------------------------------------------------------------------ reporting
     def summary(self, doc: dict) -> dict[str, Any]:
         res = doc["model_results"]
