@@ -1,16 +1,23 @@
 """Cardiac twin benchmarks: LV segmentation against expert contours, and model speed.
 
-    python benchmarks/cardiac.py [--part segmentation|loo|speed|all] [--repeat 3] [--data DIR]
+    python benchmarks/cardiac.py [--part segmentation|loo|convention|frames|speed|all] [--repeat 3] [--data DIR]
 
 ``segmentation``: every Sunnybrook patient in ``DIR/sunnybrook`` (default ``../shared/data``)
 is segmented with the one fixed parameter set and scored against its expert contours; one
 table row per patient (endocardial / epicardial Dice, ED/ES frames, EDV/ESV/EF on the
 expert's slices, whole-ventricle values, seconds).
-``loo``: leave-one-patient-out check of the three fitted boundary constants of the blood
-pool (``_MID_FRACTION``, ``_EDGE_MAX_MM``, ``_EDGE_FRACTION`` in ``twinflow.segment.cardiac``):
-each patient in turn is held out, the grid point with the smallest loss on the other two is
-chosen, and the held-out patient's numbers at that point are printed (slow: grid x patients
-segmentations).
+``loo``: leave-one-patient-out check of the constants that shape the endocardial border
+(``LOO_GRID``: the local-wall search distance and the angular smoothing of the local
+half-maximum border in ``twinflow.segment.cardiac``; the half-maximum itself is a definition,
+not a fitted level): each patient in turn is held out, the grid point with the smallest loss
+on the other two is chosen, and the held-out patient's numbers at that point are printed
+(slow: grid x patients segmentations).
+``convention``: where the expert endocardial contours lie relative to the blood-myocardium
+edge (a blurred step fitted across each contour on 48 rays), per patient.
+``frames``: how the experts chose ED and ES: the trigger times of the first and last frame,
+the contoured frames, and the frame each rule picks (R-wave = first frame, last frame,
+largest / smallest automatic volume, and the expert contours carried to the neighbouring
+frames by deformable registration).
 ``speed``: one cycle, steady state (cold / warm), calibration, arms (best of ``--repeat``).
 
 Prints Markdown tables and the machine.  Nothing here is asserted; quote the numbers with
@@ -69,8 +76,9 @@ def segmentation(data: Path) -> None:
     print()
     print("Matched slices (the slices the expert contoured at both ED and ES), expert -> automatic:\n")
     print("| patient | images | Dice endo mean (min) | Dice epi | ED exp/auto | ES exp/auto | EDV ml exp/auto (Δ%) "
-          "| ESV ml exp/auto (Δ%) | EF % exp/auto (Δ) | EF at expert frames |")
-    print("|---|---:|---|---:|---|---|---|---|---|---:|")
+          "| ESV ml exp/auto (Δ%) | EF % exp/auto (Δ) | EF at expert frames "
+          "| auto volume at expert ED / max, ES / min |")
+    print("|---|---:|---|---:|---|---|---|---|---|---:|---|")
 
     def pct(a, e):
         return 100.0 * (a - e) / e
@@ -83,7 +91,8 @@ def segmentation(data: Path) -> None:
               f"{s['expert_edv_ml']:.1f}/{s['auto_edv_ml']:.1f} ({pct(s['auto_edv_ml'], s['expert_edv_ml']):+.1f}) | "
               f"{s['expert_esv_ml']:.1f}/{s['auto_esv_ml']:.1f} ({pct(s['auto_esv_ml'], s['expert_esv_ml']):+.1f}) | "
               f"{s['expert_ef_percent']:.1f}/{s['auto_ef_percent']:.1f} "
-              f"({s['auto_ef_percent'] - s['expert_ef_percent']:+.1f}) | {s['auto_at_expert_frames_ef_percent']:.1f} |")
+              f"({s['auto_ef_percent'] - s['expert_ef_percent']:+.1f}) | {s['auto_at_expert_frames_ef_percent']:.1f} | "
+              f"{s['auto_volume_expert_ed_over_max']:.3f}, {s['auto_volume_expert_es_over_min']:.3f} |")
     print("\nWhole ventricle (automatic, every slice where the LV was found), QC and time:\n")
     print("| patient | slices (contoured) | slices found | ED/ES | EDV ml | ESV ml | EF % | LV mass g | QC plausible "
           "(min slice confidence; flags) | read s | segment s |")
@@ -101,8 +110,10 @@ def segmentation(data: Path) -> None:
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
-#: grid of the fitted blood-pool boundary constants (name -> values); the shipped values are in it
-LOO_GRID = {"_MID_FRACTION": (0.4, 0.5), "_EDGE_MAX_MM": (0.0, 1.5, 3.0), "_EDGE_FRACTION": (0.2,)}
+#: grid of the constants that shape the endocardial border (name -> values); the shipped values are in it.
+#: Before the local half-maximum border (commit 57171cc) this grid was the fitted offset of the border:
+#: _MID_FRACTION (0.4, 0.5) x _EDGE_MAX_MM (0, 1.5, 3) with _EDGE_FRACTION 0.2.
+LOO_GRID = {"_LOCAL_WALL_MM": (3.0, 5.0, 7.0), "_BORDER_SMOOTH": (0, 2)}
 
 
 def _loss(s: dict) -> float:
@@ -147,6 +158,86 @@ def loo(data: Path) -> None:
               f"{100 * (s['auto_edv_ml'] / s['expert_edv_ml'] - 1):+.1f} | "
               f"{100 * (s['auto_esv_ml'] / s['expert_esv_ml'] - 1):+.1f} | "
               f"{s['auto_ef_percent'] - s['expert_ef_percent']:+.1f} |")
+
+
+def convention(data: Path) -> None:
+    """Expert endocardial contours against the image edge: offset outside the half-maximum and edge width."""
+    import numpy as np
+
+    from twinflow.io.contours import dicom_slice_phase_index, read_polygons_per_image
+    from twinflow.io.imaging import read_image_with_info
+    from twinflow.segment import cardiac as cs
+    from twinflow.segment.cardiac_eval import contour_edge_offsets
+
+    d = data / "sunnybrook"
+    print(_machine())
+    print("\nExpert endocardial contours relative to the fitted blood-myocardium edge (median [IQR] over rays):\n")
+    print("| patient | rays | contour outside the edge px | edge sigma px | offset / sigma |")
+    print("|---|---:|---|---|---|")
+    for cine, name in SUNNYBROOK:
+        if not (d / cine).is_dir():
+            continue
+        img, _ = read_image_with_info(d / cine)
+        arr = cs.cine_array(img)
+        by_number = {f.image_number: f for f in dicom_slice_phase_index(d / cine)}
+        rows = [contour_edge_offsets(arr[by_number[n].phase, by_number[n].slice], poly)
+                for n, poly in read_polygons_per_image(d / name / "i-contours").items()]
+        r = np.concatenate(rows)
+
+        def q(x):
+            return f"{np.median(x):+.2f} [{np.percentile(x, 25):+.2f}, {np.percentile(x, 75):+.2f}]"
+
+        print(f"| {name} | {len(r)} | {q(r[:, 0])} | {q(r[:, 1])} | {q(r[:, 0] / r[:, 1])} |")
+
+
+def frames(data: Path) -> None:
+    """Evidence for the ED/ES convention of the Sunnybrook experts (see the module docstring)."""
+    import numpy as np
+    import pydicom
+
+    from twinflow.segment import cardiac as cs
+    from twinflow.segment.cardiac_eval import evaluate_patient, expert_volume_around
+
+    d = data / "sunnybrook"
+    print(_machine())
+    print("\nTrigger times and contoured frames (frames 0..n-1 ordered by TriggerTime):\n")
+    print("| patient | frames | nominal RR ms | TriggerTime first / last frame ms (median over slices) "
+          "| frames x step ms | contoured frames | expert ED / ES |")
+    print("|---|---:|---:|---|---:|---|---|")
+    rows = []
+    for cine, name in SUNNYBROOK:
+        if not (d / cine).is_dir():
+            continue
+        s = evaluate_patient(d / cine, d / name)
+        seg, fr, endo = s["segmentation"], s["dicom_frames"], s["expert_endo"]
+        n = seg.n_phases
+        first = float(np.median([f.trigger_time_ms for f in fr if f.phase == 0]))
+        last = float(np.median([f.trigger_time_ms for f in fr if f.phase == n - 1]))
+        rr = pydicom.dcmread(d / cine / fr[0].file_name, stop_before_pixels=True).get("NominalInterval")
+        ed, es = s["expert_ed_frame"], s["expert_es_frame"]
+        contoured = sorted({t for _, t in endo})
+        print(f"| {name} | {n} | {rr} | {first:.0f} / {last:.0f} | {n * (last - first) / (n - 1):.0f} | "
+              f"{', '.join(map(str, contoured))} | {ed} / {es} |")
+        rows.append((name, n, ed, es, cs.volume_curve_ml(seg.blood, seg.spacing_mm),
+                     expert_volume_around(s["image"], endo, ed), expert_volume_around(s["image"], endo, es)))
+    print("\nThe frame each rule picks (expert ED / ES in the first column):\n")
+    print("| patient | expert ED / ES | R-wave (first frame) | last frame | largest / smallest automatic volume "
+          "| expert contours carried to ±3 frames: largest / smallest | volume at expert ED / largest, "
+          "ES / smallest: automatic; carried |")
+    print("|---|---|---:|---:|---|---|---|")
+    for name, n, ed, es, curve, around_ed, around_es in rows:
+        a_ed, a_es = int(np.argmax(curve)), int(np.argmin(np.where(curve > 0, curve, np.inf)))
+        c_ed, c_es = max(around_ed, key=around_ed.get), min(around_es, key=around_es.get)
+        print(f"| {name} | {ed} / {es} | 0 | {n - 1} | {a_ed} / {a_es} | {c_ed} / {c_es} | "
+              f"{curve[ed] / curve[a_ed]:.3f}, {curve[es] / curve[a_es]:.3f}; "
+              f"{1 / around_ed[c_ed]:.3f}, {1 / around_es[c_es]:.3f} |")
+    print("\nAutomatic whole-ventricle volume curves (ml, frames 0..n-1):\n")
+    for name, n, ed, es, curve, _, _ in rows:
+        print(f"- {name}: " + " ".join(f"{v:.0f}" for v in curve))
+    print("\nExpert contours carried to the neighbouring frames (volume relative to the expert frame):\n")
+    for name, n, ed, es, _, around_ed, around_es in rows:
+        for label, around in (("ED", around_ed), ("ES", around_es)):
+            print(f"- {name} {label}: " + ", ".join(f"{t}: {v:.3f}" for t, v in around.items()))
 
 
 def speed(repeat: int) -> None:
@@ -196,7 +287,7 @@ def speed(repeat: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=("segmentation", "loo", "speed", "all"), default="all")
+    ap.add_argument("--part", choices=("segmentation", "loo", "convention", "frames", "speed", "all"), default="all")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = ap.parse_args()
@@ -204,6 +295,10 @@ def main() -> None:
         segmentation(args.data)
     if args.part in ("loo", "all"):
         loo(args.data)
+    if args.part in ("convention", "all"):
+        convention(args.data)
+    if args.part in ("frames", "all"):
+        frames(args.data)
     if args.part in ("speed", "all"):
         speed(args.repeat)
 

@@ -35,8 +35,12 @@ def _codes(qc):
 def test_synthetic_cine_function_and_clean_qc(demo):
     seg, truth = demo["seg"], demo["truth"]
     f = cs.lv_function(seg)
-    # frames and EF of the generating volume curve
-    assert (f["ed_frame"], f["es_frame"]) == (truth["cine"]["ed_frame"], truth["cine"]["es_frame"])
+    # frames and EF of the generating volume curve.  Its ED and ES are plateaus (isovolumic
+    # phases: frames 19, 0, 1, 2 hold the same largest volume), so the automatic frames must lie
+    # on them: the generating volume at the automatic ED / ES within 1 % of its largest / smallest
+    vols = np.asarray(truth["cine"]["lv_volume_ml"])
+    assert vols[f["ed_frame"]] >= 0.99 * vols.max()
+    assert vols[f["es_frame"]] <= 1.01 * vols.min()
     assert f["ef_percent"] == pytest.approx(truth["model_truth"]["ef_pct"], abs=3.0)
     assert f["edv_ml"] == pytest.approx(truth["cine"]["disc_volumes_ed"]["discs_cavity_ml"], rel=0.12)
     qc = qc_record(seg, demo["arr"], f)

@@ -20,10 +20,12 @@ Method (all thresholds relative to image statistics, all lengths in mm)
    blood from myocardium when the field of view also holds lung and air; openings of
    1.5 / 3 / 4.5 mm until the pool is <= 1.3 x the prior (cuts bridges to the RV / outflow
    tract), dilated back inside the threshold; kept within 4 mm (phase) / 6 mm (slice) of the
-   prior; holes filled and convex hull taken.  The hull is then grown by at most 1.5 mm into
-   pixels brighter than wall + 0.2 x (blood - wall) and hulled again: Sunnybrook's experts
-   draw the endocardium on the compact myocardium, with papillary muscles and trabeculae in
-   the cavity (docs/cardiac-segmentation.md).  The start slice is tracked over all phases;
+   prior; holes filled and convex hull taken.  The endocardium is then placed at the *local*
+   half-maximum: on rays from the pool centre, the border moves out of the hull while the
+   profile stays above (blood level + darkest point of the wall within 5 mm) / 2.  Papillary
+   muscles and trabeculae that the hull bridges stay in the cavity, the convention of the
+   Sunnybrook experts; no boundary offset is fitted to any patient
+   (docs/cardiac-segmentation.md).  The start slice is tracked over all phases;
    every other slice, going towards apex and base, starts at the neighbouring slice's
    smallest pool and is tracked over the phases with the previous phase as prior, kept
    within 6 mm of the neighbouring slice at the same phase.
@@ -38,8 +40,8 @@ Method (all thresholds relative to image statistics, all lengths in mm)
    where the profile leaves the myocardial intensity band (bright: fat / RV blood; dark:
    lung / air); per-ray thicknesses are median-filtered over angle and clipped to
    [0.5, 2] x their median.
-5. *ED / ES* = phase of largest / smallest blood-pool volume after cyclic [1, 2, 1] / 4
-   smoothing.  Volumes by summation of discs: area x true slice spacing (the distance
+5. *ED / ES* = phase of largest / smallest LV blood-pool volume of the whole ventricle (the
+   SCMR convention).  Volumes by summation of discs: area x true slice spacing (the distance
    between slice positions along the normal, never SliceLocation).  LV mass = myocardial
    volume at ED x 1.05 g/ml.
 """
@@ -100,8 +102,9 @@ _WALL_RING_MM = (1.5, 5.0)  # the wall level is measured in this ring outside th
 _WALL_PERCENTILE = 50  # ... as this percentile
 _MID_FRACTION = 0.5  # the pool is thresholded at least at wall + this x (blood - wall)
 _LEVEL_PASSES = 1  # re-thresholds after measuring blood and wall levels around the first pool
-_EDGE_FRACTION = 0.2  # endocardium where the intensity falls to wall + this x (blood - wall)
-_EDGE_MAX_MM = 1.5  # ... searched at most this far outside the mid-level pool
+_LOCAL_WALL_MM = 5.0  # the local wall level of a border ray: its darkest point within this distance outside the pool
+_BORDER_RAYS = 120  # rays on which the endocardium is placed at the local half-maximum
+_BORDER_SMOOTH = 2  # ... radii median-filtered over +- this many rays
 _N_RAYS = 90
 _MAX_WALL_MM = 25.0
 _MIN_WALL_MM = 2.0
@@ -218,6 +221,23 @@ def _eq_radius_mm(mask: np.ndarray, px_area_mm2: float) -> float:
 def _centroid(mask: np.ndarray) -> tuple[float, float]:
     idx = np.argwhere(mask)
     return float(idx[:, 0].mean()), float(idx[:, 1].mean())
+
+
+def _ray_profile(mask: np.ndarray, img: np.ndarray, centre: tuple[float, float], angle: float,
+                 rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``mask`` (nearest) and ``img`` (linear) sampled along the ray from ``centre`` (row, col)
+    at ``angle``, at radii ``rs`` (pixels), up to where the ray leaves the image."""
+    rr, cc = centre[0] + rs * math.sin(angle), centre[1] + rs * math.cos(angle)
+    ok = (rr >= 0) & (rr <= img.shape[0] - 1) & (cc >= 0) & (cc <= img.shape[1] - 1)
+    coords = [rr[ok], cc[ok]]
+    return ndi.map_coordinates(mask.astype(np.float32), coords, order=0), ndi.map_coordinates(img, coords, order=1)
+
+
+def _cyclic_median(values: np.ndarray, k: int) -> np.ndarray:
+    """Median filter over +- ``k`` neighbours of a cyclic sequence (values per ray angle)."""
+    if k <= 0:
+        return values
+    return ndi.median_filter(np.concatenate([values[-k:], values, values[:k]]), size=2 * k + 1)[k:-k]
 
 
 def _ring_coverage(img: np.ndarray, pool: np.ndarray, px_mm: float, blood_level: float, dark_level: float) -> float:
@@ -385,8 +405,7 @@ def _segment_pool(
         thr = mid
     ring = ndi.binary_dilation(core, _disk(5.0 / px_mm)) & ~core & roi
     info["ring_level"] = float(np.median(sm[ring])) if ring.any() else otsu
-    pool = _extend_to_wall(sm, core, wall_level + _EDGE_FRACTION * (blood_level - wall_level),
-                           int(round(_EDGE_MAX_MM / px_mm)))
+    pool = _local_half_max(sm, core, blood_level, wall_level + _MID_FRACTION * (blood_level - wall_level), px_mm)
     return pool, info
 
 
@@ -412,19 +431,56 @@ def _pool_component(cand: np.ndarray, roi: np.ndarray, prior: np.ndarray | None,
     return ndi.binary_fill_holes(comp) if comp.any() else comp
 
 
-def _extend_to_wall(sm: np.ndarray, core: np.ndarray, edge_level: float, steps: int) -> np.ndarray:
-    """Grow ``core`` by up to ``steps`` pixels into pixels brighter than ``edge_level``, then fill
-    and take the convex hull: the expert endocardium lies on the compact myocardium, outside
-    the partial-volume rim and the trabeculae that a mid-level threshold leaves out."""
-    grown = core
-    allowed = sm > edge_level
-    cross = ndi.generate_binary_structure(2, 1)
-    for _ in range(max(steps, 0)):
-        nxt = grown | (ndi.binary_dilation(grown, cross) & allowed)
-        if nxt.sum() == grown.sum():
-            break
-        grown = nxt
-    return _convex_hull(ndi.binary_fill_holes(grown))
+def _local_half_max(sm: np.ndarray, core: np.ndarray, blood_level: float, mid_level: float,
+                    px_mm: float) -> np.ndarray:
+    """Endocardium at the local half-maximum between the blood pool and the wall next to it.
+
+    ``core`` is the convex hull of the pool thresholded at the image's half-maximum
+    ``mid_level`` (blood and wall levels measured around the whole pool).  On each of
+    ``_BORDER_RAYS`` rays from its centroid, the local wall level is the darkest point of the
+    profile within ``_LOCAL_WALL_MM`` outside the hull, and the border moves outwards while the
+    profile stays at or above the local half-maximum (blood_level + local wall) / 2, to the
+    sub-sample crossing.  The border never moves inside the hull: where the hull bridges
+    papillary muscles or trabeculae (the profile is already below the half-maximum at the hull
+    border) they stay in the cavity, the convention of the Sunnybrook experts.  A ray whose
+    darkest point is not darker than ``mid_level`` has no wall within reach (outflow tract,
+    a gap in the wall) and keeps the hull border.  No offset or level is fitted: the
+    half-maximum is the edge of a blurred step, wherever the wall is brighter or darker.
+    """
+    if not core.any():
+        return core
+    cr, cc = _centroid(core)
+    step = 0.25
+    n_wall = int(round(_LOCAL_WALL_MM / px_mm / step))
+    idx = np.argwhere(core)
+    reach = float(np.hypot(idx[:, 0] - cr, idx[:, 1] - cc).max()) + 2.0 + _LOCAL_WALL_MM / px_mm
+    rs = np.arange(0, reach, step)
+    angles = np.arange(_BORDER_RAYS) * 2 * np.pi / _BORDER_RAYS
+    radius = np.zeros(_BORDER_RAYS)
+    for i, a in enumerate(angles):
+        inside, prof = _ray_profile(core, sm, (cr, cc), a, rs)
+        out = np.nonzero(inside < 0.5)[0]
+        if len(out) == 0 or out[0] == 0:
+            continue
+        j = out[0] - 1  # last sample inside the hull
+        radius[i] = rs[j] + 0.5 * step
+        window = prof[out[0] : out[0] + n_wall + 1]
+        if len(window) == 0:
+            continue
+        jm = out[0] + int(np.argmin(window))
+        wall = float(prof[jm])
+        if wall >= mid_level:
+            continue  # no wall within reach on this ray
+        half = 0.5 * (blood_level + wall)
+        if prof[j] < half:
+            continue  # papillary muscle / trabeculae at the hull border: they stay in the cavity
+        while j + 1 < jm and prof[j + 1] >= half:
+            j += 1
+        a_, b_ = float(prof[j]), float(prof[j + 1])
+        radius[i] = rs[j] + step * ((a_ - half) / (a_ - b_) if a_ > b_ else 0.5)
+    radius = _cyclic_median(radius, _BORDER_SMOOTH)
+    poly = np.column_stack([cc + radius * np.cos(angles), cr + radius * np.sin(angles)])
+    return _convex_hull(ndi.binary_fill_holes(rasterise_polygon(poly, core.shape) | core))
 
 
 def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardium: bool = True) -> CardiacSegmentation:
@@ -525,16 +581,21 @@ def segment_lv(cine: sitk.Image, *, slice_axis: int | None = None, with_myocardi
 
 
 def _ed_es_frames(volume: np.ndarray) -> tuple[int, int]:
-    """ED / ES = largest / smallest volume after cyclic [1, 2, 1] / 4 smoothing over the phases.
+    """ED / ES = the phase of largest / smallest LV blood-pool volume (phases with an LV only).
 
-    Near ED and ES the volume curve is flat to within a few per cent over several frames;
-    the smoothing takes the middle of such a plateau rather than whichever frame segmentation
-    noise lifts by a millilitre."""
+    This is the SCMR post-processing convention (Schulz-Menger et al., JCMR 2020) applied to
+    the whole-ventricle volume curve, unsmoothed.  The R-wave convention (ED = the first,
+    triggered frame) is not used: the Sunnybrook experts never chose that frame (see
+    docs/cardiac-segmentation.md, "ED and ES frames").  Near ED and ES the curve is flat to
+    within 1-3 % over 2-4 frames, so the frame is well defined only to that precision; the
+    volume curve is reported with the result so that a reader can see the plateau.
+    """
     v = np.asarray(volume, dtype=float)
-    if len(v) >= 3:
-        v = 0.25 * np.roll(v, 1) + 0.5 * v + 0.25 * np.roll(v, -1)
-    ed = int(np.argmax(v))
-    es = int(np.argmin(np.where(np.asarray(volume) > 0, v, v.max() + 1)))
+    has_lv = v > 0
+    if not has_lv.any():
+        return 0, 0
+    ed = int(np.argmax(np.where(has_lv, v, -np.inf)))
+    es = int(np.argmin(np.where(has_lv, v, np.inf)))
     return ed, es
 
 
@@ -592,10 +653,7 @@ def _myocardium(img: np.ndarray, pool: np.ndarray, spacing: tuple[float, float, 
     endo_r = np.zeros(_N_RAYS)
     thick = np.full(_N_RAYS, np.nan)
     for i, a in enumerate(angles):
-        rr, cc_ = cr + rs * math.sin(a), cc + rs * math.cos(a)
-        ok = (rr >= 0) & (rr <= img.shape[0] - 1) & (cc_ >= 0) & (cc_ <= img.shape[1] - 1)
-        inside = ndi.map_coordinates(pool.astype(np.float32), [rr[ok], cc_[ok]], order=0)
-        prof = ndi.map_coordinates(sm, [rr[ok], cc_[ok]], order=1)
+        inside, prof = _ray_profile(pool, sm, (cr, cc), a, rs)
         outside = np.nonzero(inside < 0.5)[0]
         if len(outside) == 0:
             continue
@@ -614,9 +672,7 @@ def _myocardium(img: np.ndarray, pool: np.ndarray, spacing: tuple[float, float, 
     else:
         med = float(np.median(thick[good]))
         thick = np.where(good, thick, med)
-        k = 7
-        ext = np.concatenate([thick[-k:], thick, thick[:k]])
-        thick = ndi.median_filter(ext, size=2 * k + 1)[k:-k]
+        thick = _cyclic_median(thick, 7)
         thick = np.clip(thick, 0.5 * med, 2.0 * med)
     epi_r = endo_r + thick / px
     poly = np.column_stack([cc + epi_r * np.cos(angles), cr + epi_r * np.sin(angles)])
@@ -721,7 +777,9 @@ def score_against_contours(
     contoured at both phases (a slice contoured at only one phase is left out of both
     volumes, so that EDV and ESV cover the same slab).  The automatic EF is computed the
     same way on those slices, with the automatic ED/ES frames (``auto_*``) and with the
-    expert frames (``auto_at_expert_frames_*``).
+    expert frames (``auto_at_expert_frames_*``).  ``auto_volume_expert_ed_over_max`` and
+    ``auto_volume_expert_es_over_min`` place the expert frames on the automatic
+    whole-ventricle volume curve: how far they are from its largest / smallest volume.
     """
     sp = seg.spacing_mm
     vox_ml = sp[0] * sp[1] * sp[2] / 1000.0
@@ -739,6 +797,7 @@ def score_against_contours(
     e_esv = sum(float(endo[(z, es)].sum()) for z in common) * vox_ml
     auto = lv_function(seg, slices=common)
     auto_x = lv_function(seg, slices=common, ed_frame=ed, es_frame=es)
+    curve = volume_curve_ml(seg.blood, sp)
     out: dict[str, Any] = {
         "n_images": len(per_image),
         "mean_dice_endo": float(np.mean([p["dice_endo"] for p in per_image])) if per_image else None,
@@ -755,6 +814,11 @@ def score_against_contours(
         "auto_esv_ml": auto["esv_ml"],
         "auto_ef_percent": auto["ef_percent"],
         "auto_at_expert_frames_ef_percent": auto_x["ef_percent"],
+        # the expert frames on the automatic whole-ventricle volume curve, relative to its
+        # extremes (1.0 = the expert chose the frame the automatic rule chose)
+        "auto_volume_expert_ed_over_max": float(curve[ed] / curve.max()) if curve.max() > 0 else None,
+        "auto_volume_expert_es_over_min": (float(curve[es] / curve[curve > 0].min())
+                                           if (curve > 0).any() else None),
     }
     if epi:
         d_epi, d_myo, e_myo_ml, a_myo_ml = [], [], 0.0, 0.0
