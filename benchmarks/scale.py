@@ -12,7 +12,9 @@ paths pointing at the demo data of the repository (``demo/data``, absolute paths
 Config = config/config.yaml with ``demo.generate: false`` and the results in the temp folder.
 
 Measured, for twinflow and for the bare workflow, each run in its own ``snakemake`` process
-(wall time; peak RSS from ``/usr/bin/time -v`` or, without it, getrusage(RUSAGE_CHILDREN)):
+(wall time; peak RSS from ``/usr/bin/time -v`` or, without it, getrusage(RUSAGE_CHILDREN)),
+``--repeat`` times (default 3) with the workflows in alternation, reporting the median: on a
+shared 2-core VM one run of the same call varies by up to 30 %:
 
   dry run       ``snakemake -n`` with no outputs: full DAG build + job listing
   no-op -n      ``snakemake -n`` with every output present and up to date
@@ -46,6 +48,7 @@ import pstats
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -407,8 +410,8 @@ rule run_crate:
 def with_directives(text: str) -> str:
     """The bare Snakefile with, on every rule but ``all``, the directives every per-patient
     twinflow rule has: ``log:`` and ``benchmark:`` (paths made from the rule's first output),
-    one callable ``params`` (the patient's sheet row, precomputed) and ``conda:`` (twinflow's
-    rules also run ``script:`` instead of ``shell:``).  Measured beside bare and twinflow, it
+    two callable ``params`` (the patient's sheet row, precomputed, and a code digest),
+    ``conda:`` and ``script:`` instead of ``shell:``.  Measured beside bare and twinflow, it
     splits the gap into what these Snakemake directives cost per job and what twinflow's own
     code (sheets, validation, input functions) costs."""
     out, pos = [], 0
@@ -424,11 +427,13 @@ def with_directives(text: str) -> str:
         stem = first.group(1).replace("{R}/", "", 1)
         extra = (f'    log:\n        f"{{R}}/logs/{name}/{stem}.log",\n'
                  f'    benchmark:\n        f"{{R}}/benchmarks/{name}/{stem}.tsv"\n'
-                 '    params:\n        ctx=lambda wc: PAT.get(wc.get("patient")),\n'
+                 '    params:\n        config=lambda wc: PAT.get(wc.get("patient")),\n'
+                 '        code=lambda wc: CODE,\n'
                  '    conda:\n        "env.yaml"\n')
-        out.append(f"rule {name}:\n" + body.replace("    shell:\n", extra + "    shell:\n", 1))
+        body = re.sub(r"    shell:\n.*", extra + '    script:\n        "touch_outputs.py"\n\n\n', body, count=1, flags=re.S)
+        out.append(f"rule {name}:\n" + body)
     out.append(text[pos:])
-    return "".join(out)
+    return "".join(out).replace("\nPAT = ", '\nCODE = "0123456789abcdef"  # a code digest param\nPAT = ', 1)
 
 
 
@@ -444,6 +449,8 @@ class Flow:
             cfg["sheets"] = {k: f"sheets/{k}.tsv" for k in ("patients", "imaging", "treatments")}
             cfg["results"] = "results"
             cfg["demo"] = {"generate": False, "outdir": str(DEMO_DATA)}
+            for site_level in ("hospital", "trials"):      # the patient-twin DAG only
+                cfg.pop(site_level, None)
             (wd / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
             self.extra = ["--configfile", str(wd / "config.yaml")]
         else:
@@ -452,6 +459,8 @@ class Flow:
             if kind == "bare+directives":
                 text = with_directives(text)
                 (wd / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python=3.11]\n")
+                (wd / "touch_outputs.py").write_text("from pathlib import Path\n"
+                                                     "for f in snakemake.output:\n    Path(f).touch()\n")
             self.snakefile.write_text(text)
             self.extra = []
 
@@ -614,31 +623,45 @@ def sheet_digests(flow: "Flow") -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- benchmark
 
-def bench(flow: Flow, n: int, logdir: Path) -> dict:
-    res: dict = {}
-    flow.write_sheets(n)
-    r = run(flow.cmd("-n"), flow.wd, logdir / f"{flow.kind}_dryrun.log")
-    res["dry"] = r
-    res["jobs"] = job_stats(r["out"])
-    print(f"  {flow.kind}: dry run {r['wall']:.1f} s, {res['jobs'].get('total')} jobs", flush=True)
+def measure(flows: list["Flow"], key: str, args: tuple[str, ...], repeat: int, logdir: Path,
+            res: dict, nothing: bool = False) -> None:
+    """Run the same snakemake call ``repeat`` times for every flow, the flows in alternation (so a
+    noisy neighbour on the machine hits all of them alike); keep the median wall time, every
+    wall time, the largest peak RSS and the last output."""
+    for i in range(repeat):
+        for flow in flows:
+            r = run(flow.cmd(*args), flow.wd, logdir / f"{flow.kind}_{key}_{i + 1}.log")
+            if nothing:
+                assert NOTHING in r["out"], f"{flow.kind} {key}: not a no-op:\n{r['out'][-5000:]}"
+            m = res[flow.kind].setdefault(key, {"walls": [], "rss": 0.0})
+            m["walls"].append(r["wall"])
+            m["rss"] = max(m["rss"], r["rss"])
+            m["out"] = r["out"]
+    for flow in flows:
+        m = res[flow.kind][key]
+        m["wall"] = statistics.median(m["walls"])
+        print(f"  {flow.kind}: {key} {' '.join(f'{w:.1f}' for w in m['walls'])} s", flush=True)
 
-    t0 = time.perf_counter()
-    make_up_to_date(flow, n, logdir)
-    res["fabricate_s"] = time.perf_counter() - t0
-    r = run(flow.cmd("-n"), flow.wd, logdir / f"{flow.kind}_noop_dry.log")
-    assert NOTHING in r["out"], f"{flow.kind}: not up to date after fabrication:\n{r['out'][-5000:]}"
-    res["noop_dry"] = r
-    r = run(flow.cmd(), flow.wd, logdir / f"{flow.kind}_noop_run.log")
-    assert NOTHING in r["out"], f"{flow.kind}: no-op run did something:\n{r['out'][-5000:]}"
-    res["noop_run"] = r
-    print(f"  {flow.kind}: no-op -n {res['noop_dry']['wall']:.1f} s, no-op run {r['wall']:.1f} s", flush=True)
 
-    flow.write_sheets(n + 1)
-    r = run(flow.cmd("-n"), flow.wd, logdir / f"{flow.kind}_add1.log")
-    res["add1"] = r
-    res["add1_jobs"] = job_stats(r["out"])
-    print(f"  {flow.kind}: add one patient {r['wall']:.1f} s, {res['add1_jobs'].get('total')} jobs", flush=True)
-    flow.write_sheets(n)
+def bench(flows: list["Flow"], n: int, logdir: Path, repeat: int) -> dict:
+    res: dict = {flow.kind: {} for flow in flows}
+    for flow in flows:
+        flow.write_sheets(n)
+    measure(flows, "dry", ("-n",), repeat, logdir, res)
+    for flow in flows:
+        res[flow.kind]["jobs"] = job_stats(res[flow.kind]["dry"]["out"])
+        print(f"  {flow.kind}: {res[flow.kind]['jobs'].get('total')} jobs", flush=True)
+        t0 = time.perf_counter()
+        make_up_to_date(flow, n, logdir)
+        res[flow.kind]["fabricate_s"] = time.perf_counter() - t0
+    measure(flows, "noop_dry", ("-n",), repeat, logdir, res, nothing=True)
+    measure(flows, "noop_run", (), repeat, logdir, res, nothing=True)
+    for flow in flows:
+        flow.write_sheets(n + 1)
+    measure(flows, "add1", ("-n",), repeat, logdir, res)
+    for flow in flows:
+        res[flow.kind]["add1_jobs"] = job_stats(res[flow.kind]["add1"]["out"])
+        flow.write_sheets(n)
     return res
 
 
@@ -702,10 +725,12 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a new temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="measure each step this many times per workflow, in alternation; report the median")
     ap.add_argument("--profile", action="store_true", help="also profile the twinflow dry run (cProfile)")
     ap.add_argument("--directives-baseline", action="store_true",
-                    help="also measure the bare workflow with log:, one callable param and conda: "
-                         "on every rule, as twinflow's per-patient rules have")
+                    help="also measure the bare workflow with log:, benchmark:, two callable params, "
+                         "conda: and script: on every rule, as twinflow's per-patient rules have")
     a = ap.parse_args()
     n = a.patients
     if a.out:
@@ -719,20 +744,21 @@ def main() -> None:
     before = machine()
     print(f"# {n} patients in {base}\nat start: {before}", flush=True)
     rows, struct = demo_rows(), bare_structure()
-    results = {}
     t0 = time.perf_counter()
     kinds = ("twinflow", "bare") + (("bare+directives",) if a.directives_baseline else ())
-    for kind in kinds:
-        results[kind] = bench(Flow(kind, base / kind, rows, struct), n, logdir)
+    results = bench([Flow(kind, base / kind, rows, struct) for kind in kinds], n, logdir, a.repeat)
     elapsed = time.perf_counter() - t0
     after = machine()
     tf, bare = results["twinflow"], results["bare"]
     if tf["jobs"] != bare["jobs"]:
         print(f"WARNING: job counts differ: twinflow {tf['jobs']} bare {bare['jobs']}")
 
+    def spread(m):
+        return f"{m['wall']:.2f} s ({min(m['walls']):.1f}-{max(m['walls']):.1f})"
+
     def row(label, key):
         a_, b_ = tf[key]["wall"], bare[key]["wall"]
-        return f"| {label} | {a_:.2f} s | {b_:.2f} s | {a_ / b_:.2f} |"
+        return f"| {label} | {spread(tf[key])} | {spread(bare[key])} | {a_ / b_:.2f} |"
 
     def rss(key):
         return f"| peak RSS, {key} | {tf[key]['rss']:.0f} MiB | {bare[key]['rss']:.0f} MiB | " \
@@ -740,6 +766,7 @@ def main() -> None:
 
     ppj = per_patient_jobs(tf["jobs"]) / n
     print(f"\n## {n} patients\n")
+    print(f"Wall time: median of {a.repeat} runs (range); the ratio is of the medians.\n")
     print("| metric | twinflow | bare | ratio |\n|---|---:|---:|---:|")
     print(row("dry run, no outputs (`-n`)", "dry"))
     print(row("no-op rerun, dry (`-n`)", "noop_dry"))
@@ -749,8 +776,8 @@ def main() -> None:
         print(rss(k))
     if "bare+directives" in results:
         bd = results["bare+directives"]
-        print("\nThe bare workflow with twinflow's per-rule directives (log, one callable param, "
-              "conda), same run:\n")
+        print("\nThe bare workflow with twinflow's per-rule directives (log, benchmark, two callable params, conda, script), "
+              "same run:\n")
         print("| metric | twinflow | bare + directives | ratio | bare | directives / bare |\n"
               "|---|---:|---:|---:|---:|---:|")
         for label, key in (("dry run", "dry"), ("no-op -n", "noop_dry"), ("no-op run", "noop_run"),
