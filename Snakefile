@@ -25,6 +25,6 @@ report: "report/workflow.rst"
 rule all:
     input:
         all_targets(),
-        trial_targets(),
-        hospital_targets(),
+        TRIALS.targets(),
+        tf_hospital.targets(config),
     default_target: True

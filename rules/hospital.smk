@@ -22,22 +22,6 @@ HOSP_CODE = tf_hospital.code_digest()
 HOSP_SITE = "[A-Za-z0-9_-]+"
 
 
-def hospital_targets():
-    """Every site's report, twin artefact and scenario table (for rule all)."""
-    return tf_hospital.targets(config)
-
-
-def _hospital_reps(scenarios, ext):
-    """Input function: the replications of the given scenarios (None = all) of a site."""
-
-    def inner(wildcards):
-        cfg = HOSPITAL[wildcards.site]
-        names = scenarios or tf_hospital.scenario_names(cfg)
-        return [f"{HOSP}/{wildcards.site}/sim/{s}/rep{r}.{ext}" for s in names for r in tf_hospital.rep_names(cfg)]
-
-    return inner
-
-
 if tf_hospital.demo_logs(config):
 
     rule hospital_demo_log:
@@ -47,6 +31,8 @@ if tf_hospital.demo_logs(config):
             f"{HOSP_LOGS}/demo_log.log",
         params:
             code=HOSP_CODE,
+        conda:
+            "../envs/hospital.yaml"
         script:
             "../scripts/hospital_demo_log.py"
 
@@ -66,6 +52,8 @@ rule hospital_ingest:
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_ingest.py"
 
@@ -85,6 +73,8 @@ rule hospital_fit:
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_fit.py"
 
@@ -107,6 +97,8 @@ rule hospital_simulate:
         site=HOSP_SITE,
         scenario="[A-Za-z0-9_-]+",
         rep=r"\d+",
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_simulate.py"
 
@@ -115,8 +107,8 @@ rule hospital_validate:
     input:
         events=f"{HOSP}/{{site}}/events.tsv.gz",
         model=f"{HOSP}/{{site}}/model.json",
-        summaries=_hospital_reps(["baseline"], "json"),
-        cases=_hospital_reps(["baseline"], "cases.tsv.gz"),
+        summaries=lambda wildcards: tf_hospital.replications(HOSP, wildcards.site, HOSPITAL[wildcards.site], "json", ["baseline"]),
+        cases=lambda wildcards: tf_hospital.replications(HOSP, wildcards.site, HOSPITAL[wildcards.site], "cases.tsv.gz", ["baseline"]),
     output:
         figures=f"{HOSP}/{{site}}/validation.json",
         hourly=f"{HOSP}/{{site}}/validation_hourly.tsv",
@@ -128,13 +120,15 @@ rule hospital_validate:
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_validate.py"
 
 
 rule hospital_scenarios:
     input:
-        _hospital_reps(None, "json"),
+        lambda wildcards: tf_hospital.replications(HOSP, wildcards.site, HOSPITAL[wildcards.site], "json"),
     output:
         f"{HOSP}/{{site}}/scenarios.tsv",
     log:
@@ -143,6 +137,8 @@ rule hospital_scenarios:
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_scenarios.py"
 
@@ -156,7 +152,8 @@ rule hospital_twin:
         validation=f"{HOSP}/{{site}}/validation.json",
         hourly=f"{HOSP}/{{site}}/validation_hourly.tsv",
         scenarios=f"{HOSP}/{{site}}/scenarios.tsv",
-        reps=lambda wildcards: _hospital_reps(None, "json")(wildcards) + _hospital_reps(None, "cases.tsv.gz")(wildcards),
+        reps=lambda wildcards: tf_hospital.replications(HOSP, wildcards.site, HOSPITAL[wildcards.site], "json")
+        + tf_hospital.replications(HOSP, wildcards.site, HOSPITAL[wildcards.site], "cases.tsv.gz"),
     output:
         f"{HOSP}/{{site}}/twin/hospital_twin.json",
     log:
@@ -168,6 +165,8 @@ rule hospital_twin:
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_twin.py"
 
@@ -179,7 +178,7 @@ rule hospital_report:
         validation=f"{HOSP}/{{site}}/validation.json",
         hourly=f"{HOSP}/{{site}}/validation_hourly.tsv",
         scenarios=f"{HOSP}/{{site}}/scenarios.tsv",
-        baseline=_hospital_reps(["baseline"], "json"),
+        baseline=lambda wildcards: tf_hospital.replications(HOSP, wildcards.site, HOSPITAL[wildcards.site], "json", ["baseline"]),
     output:
         f"{HOSP}/{{site}}/report.html",
     log:
@@ -188,5 +187,7 @@ rule hospital_report:
         code=HOSP_CODE,
     wildcard_constraints:
         site=HOSP_SITE,
+    conda:
+        "../envs/hospital.yaml"
     script:
         "../scripts/hospital_report.py"

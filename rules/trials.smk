@@ -15,17 +15,9 @@ wildcard_constraints:
     chunk="[0-9]+",
 
 
-def trial_targets():
-    return TRIALS.targets()
-
-
-def trial_sources(wildcards):
-    return {"twins": TRIALS.twin_jsons(wildcards.trial), "sheets": TRIALS.sheet_jsons(wildcards.trial)}
-
-
 rule trial_sample:
     input:
-        unpack(trial_sources),
+        unpack(lambda wildcards: TRIALS.sources(wildcards.trial)),
     output:
         population=L.trial("{trial}", "population.parquet"),
         summary=L.trial("{trial}", "sample.json"),
@@ -44,7 +36,7 @@ rule trial_sample:
 
 rule trial_simulate:
     input:
-        unpack(trial_sources),
+        unpack(lambda wildcards: TRIALS.sources(wildcards.trial)),
         population=L.trial("{trial}", "population.parquet"),
     output:
         L.trial("{trial}", "chunks/{arm}/{chunk}.parquet"),
@@ -63,7 +55,7 @@ rule trial_simulate:
 
 rule trial_assemble:
     input:
-        unpack(trial_sources),
+        unpack(lambda wildcards: TRIALS.sources(wildcards.trial)),
         population=L.trial("{trial}", "population.parquet"),
         chunks=lambda wildcards: TRIALS.chunk_files(wildcards.trial),
     output:

@@ -66,6 +66,12 @@ def rep_names(cfg: dict) -> list[int]:
     return list(range(int(cfg["replications"])))
 
 
+def replications(results: str, site: str, cfg: dict, ext: str, scenarios: list[str] | None = None) -> list[str]:
+    """The replication files (``json`` or ``cases.tsv.gz``) of a site's scenarios (None: all)."""
+    names = scenarios or scenario_names(cfg)
+    return [f"{results}/{site}/sim/{s}/rep{r}.{ext}" for s in names for r in rep_names(cfg)]
+
+
 def targets(config: dict) -> list[str]:
     """The final outputs of every site: report, artefact and comparison table."""
     r = results_dir(config)

@@ -49,6 +49,10 @@ class TrialPlan:
     def sheet_jsons(self, name: str) -> list[str]:
         return [self.L.sheet(p) for p in self.source_ids(name)]
 
+    def sources(self, name: str) -> dict[str, list[str]]:
+        """The inputs every job of a trial reads: its source twins and their sheets."""
+        return {"twins": self.twin_jsons(name), "sheets": self.sheet_jsons(name)}
+
     def chunks(self, name: str) -> list[tuple[str, int]]:
         return [(arm, k) for arm, n in n_chunks(self.trials[name]).items() for k in range(n)]
 
