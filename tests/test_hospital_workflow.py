@@ -26,7 +26,7 @@ def test_hospital_rules_alone_on_the_demo_site(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"results": "out", "hospital": {"demo_ed": site}}))
     (tmp_path / "Snakefile").write_text(
         f'configfile: "config.yaml"\ninclude: "{REPO / "rules" / "hospital.smk"}"\n\n'
-        "rule all:\n    input:\n        hospital_targets(),\n")
+        "rule all:\n    input:\n        tf_hospital.targets(config),\n")
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(tmp_path / "Snakefile"), "-d", str(tmp_path), "--cores", "2"]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
