@@ -74,6 +74,7 @@ class Plan:
         for f in sorted(self._produced):
             self._produced_dirs.setdefault(os.path.dirname(f), []).append(f)
         self._segment_visits: dict[str, list[str]] = {}
+        self._contexts: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ models
     def model_name(self, pid: str) -> str:
@@ -101,9 +102,13 @@ class Plan:
                 "ingest": self.config.get("ingest", {})}
 
     def context(self, pid: str):
-        from twinflow.models.base import PatientContext
+        """The patient's :class:`~twinflow.models.base.PatientContext` (built once per patient:
+        input functions ask for it several times per Snakemake call)."""
+        if pid not in self._contexts:
+            from twinflow.models.base import PatientContext
 
-        return PatientContext.from_record(self.cohort.record(pid), self.L)
+            self._contexts[pid] = PatientContext.from_record(self.cohort.record(pid), self.L)
+        return self._contexts[pid]
 
     # ------------------------------------------------------------------ raw inputs
     def available(self, path: str | None) -> list[str]:
