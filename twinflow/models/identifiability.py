@@ -11,8 +11,20 @@ data barely move it from the prior) or when its correlation with another candida
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+
+def forward_jacobian(fun: Callable[[np.ndarray], np.ndarray], z: np.ndarray, f0: np.ndarray,
+                     h: float) -> np.ndarray:
+    """Jacobian of ``fun`` at ``z`` by forward differences of step ``h`` (``f0 = fun(z)``)."""
+    J = np.empty((f0.size, z.size))
+    for j in range(z.size):
+        zp = z.copy()
+        zp[j] += h
+        J[:, j] = (fun(zp) - f0) / h
+    return J
 
 
 @dataclass

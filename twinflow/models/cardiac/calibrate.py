@@ -38,6 +38,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from twinflow.errors import InputError
+from twinflow.models.identifiability import forward_jacobian
 
 from .circulation import DEFAULT_PARAMS, Circulation, CirculationParams
 
@@ -97,14 +98,8 @@ def _outputs(solver: Circulation, p: CirculationParams, keys: tuple[str, ...]) -
     return np.array([m[k] for k in keys])
 
 
-def _jacobian(fun: Callable[[np.ndarray], np.ndarray], z: np.ndarray, f0: np.ndarray,
-              h: float = 1e-3) -> np.ndarray:
-    J = np.empty((f0.size, z.size))
-    for j in range(z.size):
-        zp = z.copy()
-        zp[j] += h
-        J[:, j] = (fun(zp) - f0) / h
-    return J
+def _jacobian(fun: Callable[[np.ndarray], np.ndarray], z: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    return forward_jacobian(fun, z, f0, h=1e-3)
 
 
 def _corr(cov: np.ndarray) -> np.ndarray:

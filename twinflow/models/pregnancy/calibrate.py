@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from twinflow.models.cardiac.circulation import Circulation
+from twinflow.models.identifiability import forward_jacobian
 
 from .uteroplacental import (MaternalCycle, UterineParams, align_to_foot, maternal_cycle, pulsatility_index,
                              radius_cm, remodelling_fraction, uterine_params, velocity_envelope)
@@ -87,13 +88,8 @@ class _Model:
         return (self.envelope(self.params(z)) - env) / ENVELOPE_SD_CM_S
 
 
-def _jacobian(fun, z: np.ndarray, f0: np.ndarray, h: float = 1e-4) -> np.ndarray:
-    J = np.empty((f0.size, z.size))
-    for j in range(z.size):
-        zp = z.copy()
-        zp[j] += h
-        J[:, j] = (fun(zp) - f0) / h
-    return J
+def _jacobian(fun, z: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    return forward_jacobian(fun, z, f0, h=1e-4)
 
 
 @dataclass
