@@ -352,6 +352,15 @@ def test_cli_matcher_option(tmp_path: Path, capsys):
 
 
 @pytest.mark.shared_data
+def test_the_licence_of_the_tables_is_pharmcats_mpl2(shared_data: Path):
+    """The tables are MPL-2.0 (source_info); the licence text is PharmCAT's LICENSE, read from
+    the shared data, not copied into the repository."""
+    text = (shared_data / "pharmcat" / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("Mozilla Public License Version 2.0")
+    assert source_info()["licence"].startswith("MPL-2.0 (https://mozilla.org/MPL/2.0/")
+
+
+@pytest.mark.shared_data
 def test_positions_file_all_reference(shared_data: Path):
     """PharmCAT's own positions file (every position 0/0): reference diplotypes, normal phenotypes."""
     calls = {c["gene"]: c for c in call_vcf(shared_data / "pharmcat" / "pharmcat_positions.vcf")}

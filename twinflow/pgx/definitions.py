@@ -153,7 +153,7 @@ def source_info() -> dict[str, Any]:
         "source": "PharmCAT allele definitions and CPIC allele functions (PharmGKB/PharmCAT)",
         "package": "pharmcat-definitions",
         "version": sorted({r["version"] for r in rows})[0],
-        "licence": "MPL-2.0 (twinflow/pgx/data/LICENSE-MPL-2.0.txt)",
+        "licence": "MPL-2.0 (https://mozilla.org/MPL/2.0/; the text is PharmCAT's LICENSE)",
         "assembly": "GRCh38",
         "files": files,
         "url": "https://github.com/PharmGKB/PharmCAT",
