@@ -17,13 +17,11 @@ scenario and the seed alone, byte for byte.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from twinflow.hospital.scenarios import apply_scenario, cases_bytes, replicate
 from twinflow.io.atomic import dumps_json, gzip_bytes
-from twinflow.twin.artefact import sha256_file, sha256_json
+from twinflow.twin.artefact import TwinBuilder, sha256_file, sha256_json
 from twinflow.twin.software import software as base_software
 from twinflow.twin.verify import VerifyReport, check_manifest, load_entry
 
@@ -52,45 +50,32 @@ def build(twin_dir: str | Path, *, site_cfg: dict, log_display: str, log_file: s
     ``replications``: scenario -> that scenario's replication files.
     """
     twin_dir = Path(twin_dir)
-    twin_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{twin_dir.name}.", dir=twin_dir.parent))
-    stage.chmod(0o755)
-    try:
+    with TwinBuilder(twin_dir, entry=ENTRY, format=FORMAT, format_version=FORMAT_VERSION) as b:
         for rel, src in sorted(files.items()):
-            shutil.copyfile(src, stage / rel)
+            b.add_file(rel, src)
         sims = []
         for sc, paths in sorted(replications.items()):
-            (stage / "sim" / sc).mkdir(parents=True, exist_ok=True)
             for p in sorted(paths, key=lambda x: x.name):
-                shutil.copyfile(p, stage / "sim" / sc / p.name)
+                b.add_file(f"sim/{sc}/{p.name}", p)
             reps = sorted({int(p.name.split(".")[0][3:]) for p in paths})
             for r in reps:
                 sims.append({"scenario": sc, "rep": r, "seed": int(site_cfg["seed"]),
                              "outputs": [f"sim/{sc}/rep{r}.json", f"sim/{sc}/rep{r}.cases.tsv.gz"]})
-        qc = json.loads((stage / "qc.json").read_text())
-        doc = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "site": site_cfg["site"],
+        qc = json.loads((b.stage / "qc.json").read_text())
+        b.commit({
+            "site": site_cfg["site"],
             "inputs": [{"role": "event_log", "path": log_display, "size": Path(log_file).stat().st_size,
                         "sha256": sha256_file(log_file)}],
             "qc": qc["counts"],
             "config": {"resolved": site_cfg, "sha256": sha256_json(site_cfg)},
-            "model": {"file": "model.json", "sha256": sha256_file(stage / "model.json")},
+            "model": {"file": "model.json", "sha256": sha256_file(b.stage / "model.json")},
             "seeds": {"seed": int(site_cfg["seed"]), "replications": int(site_cfg["replications"]),
                       "streams": "numpy SeedSequence(seed, spawn_key=(rep, crc32(purpose))) per purpose"},
             "scenarios": {"baseline": {}, **site_cfg["scenarios"]},
             "simulations": sims,
-            "validation": json.loads((stage / "validation.json").read_text()),
+            "validation": json.loads((b.stage / "validation.json").read_text()),
             "software": software(),
-        }
-        doc["manifest"] = {f.relative_to(stage).as_posix(): sha256_file(f)
-                           for f in sorted(stage.rglob("*")) if f.is_file()}
-        (stage / ENTRY).write_text(dumps_json(doc), encoding="utf-8")
-        if twin_dir.exists():
-            shutil.rmtree(twin_dir)
-        stage.rename(twin_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+        })
     return twin_dir
 
 

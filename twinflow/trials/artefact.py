@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 
-from twinflow.io.atomic import dumps_json
-from twinflow.twin.artefact import sha256_file, sha256_json
+from twinflow.twin.artefact import TwinBuilder, sha256_file, sha256_json
 
 FORMAT = "twinflow.trial"
 FORMAT_VERSION = "1.0.0"
@@ -78,33 +75,15 @@ def build_trial(name: str, cfg: Mapping[str, Any], tm: Any, sources: list, popul
                 patients: pd.DataFrame, trial_dir: str | Path) -> dict[str, Any]:
     """Write the artefact into a staging folder beside ``trial_dir`` and rename it into place."""
     from twinflow.trials.report import trial_figures
-    from twinflow.trials.tables import write_parquet
+    from twinflow.trials.tables import parquet_bytes
 
     trial_dir = Path(trial_dir)
-    trial_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{trial_dir.name}.", dir=trial_dir.parent))
-    try:
+    with TwinBuilder(trial_dir, entry=ENTRY, format=FORMAT, format_version=FORMAT_VERSION) as b:
         doc = trial_doc(name, cfg, tm, sources, population, patients, trial_dir)
-        write_parquet(stage / "population.parquet", population)
-        write_parquet(stage / "patients.parquet", patients)
-        doc["figures"] = trial_figures(doc, patients, stage / "plots")
-        files = sorted(f for f in stage.rglob("*") if f.is_file())
-        doc["manifest"] = {f.relative_to(stage).as_posix(): sha256_file(f) for f in files}
-        (stage / ENTRY).write_text(dumps_json(doc), encoding="utf-8")
-        for f in stage.rglob("*"):
-            os.chmod(f, 0o755 if f.is_dir() else 0o644)
-        os.chmod(stage, 0o755)
-        old = None
-        if trial_dir.exists():
-            old = trial_dir.with_name(stage.name + ".old")
-            os.replace(trial_dir, old)
-        os.replace(stage, trial_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return doc
+        b.add_bytes("population.parquet", parquet_bytes(population))
+        b.add_bytes("patients.parquet", parquet_bytes(patients))
+        doc["figures"] = trial_figures(doc, patients, b.stage / "plots")
+        return b.commit(doc)
 
 
 def load(trial_dir: str | Path) -> dict[str, Any]:

@@ -61,9 +61,13 @@ def input_record(role: str, path: str | Path, display: str) -> dict:
 
 
 class TwinBuilder:
-    """Collect files into a staging folder beside the target, then :meth:`commit`."""
+    """Collect files into a staging folder beside the target, then :meth:`commit`: the entry
+    document with the manifest is written and the folder renamed into place.  A patient twin
+    by default; other artefacts (hospital twin, trial) name their entry file and format."""
 
-    def __init__(self, twin_dir: str | Path):
+    def __init__(self, twin_dir: str | Path, *, entry: str = ENTRY, format: str = FORMAT,
+                 format_version: str = FORMAT_VERSION):
+        self.entry, self.format, self.format_version = entry, format, format_version
         self.twin_dir = Path(twin_dir)
         self.twin_dir.parent.mkdir(parents=True, exist_ok=True)
         self.stage = Path(tempfile.mkdtemp(prefix=f".{self.twin_dir.name}.", dir=self.twin_dir.parent))
@@ -87,14 +91,14 @@ class TwinBuilder:
     def manifest(self) -> dict[str, str]:
         files = sorted(f for f in self.stage.rglob("*") if f.is_file())
         return {f.relative_to(self.stage).as_posix(): sha256_file(f) for f in files
-                if f.relative_to(self.stage).as_posix() != ENTRY}
+                if f.relative_to(self.stage).as_posix() != self.entry}
 
     def commit(self, doc: dict) -> dict:
         doc = dict(doc)
-        doc["format"] = FORMAT
-        doc["format_version"] = FORMAT_VERSION
+        doc["format"] = self.format
+        doc["format_version"] = self.format_version
         doc["manifest"] = self.manifest()
-        (self.stage / ENTRY).write_text(dumps_json(doc), encoding="utf-8")
+        (self.stage / self.entry).write_text(dumps_json(doc), encoding="utf-8")
         for f in self.stage.rglob("*"):
             os.chmod(f, 0o755 if f.is_dir() else 0o644)
         os.chmod(self.stage, 0o755)
