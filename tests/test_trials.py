@@ -114,7 +114,7 @@ def test_artefact_is_deterministic_verifiable_and_reported(tmp_path):
     assert [r["n_per_arm"] for r in an["power"]["comparisons"][0]["curve"]] == [10, 40]
     patients = pd.read_parquet(da / "patients.parquet")
     assert {"vp_id", "arm", "status", "tte.time_days", "tte.event", "y", "response", "cov.group"} <= set(patients.columns)
-    rep = verify_trial(da, resimulate=None, tm=AnalyticTrial())
+    rep = verify_trial(da, patients=None, tm=AnalyticTrial())
     assert rep.ok, rep.lines()
     assert rep.resimulated_files == 80 and rep.resampled == doc["flow"]["screened"]
     html = (tmp_path / "a/trials/t/report.html").read_text()

@@ -24,16 +24,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from twinflow.trials.verify import verify_trial
     from twinflow.twin.verify import verify_folder
 
+    # the trial options (twinflow verify only; `twinflow hospital verify` has none)
+    patients = None if getattr(args, "all_patients", False) else getattr(args, "resimulate", 2)
     status = 0
     for d in args.twin_dirs:
-        if (Path(d) / "trial.json").is_file():          # an in-silico trial artefact
-            rep = verify_trial(d, resimulate=None if args.all_patients else args.resimulate,
-                               hashes_only=args.hashes_only, twins_root=args.twins)
-        else:
-            rep = verify_folder(d, resimulate=not args.hashes_only)
+        rep = verify_folder(d, resimulate=not args.hashes_only, patients=patients,
+                            twins_root=getattr(args, "twins", None))
         print("\n".join(rep.lines()))
         status = status or (0 if rep.ok else 1)
     return status

@@ -8,7 +8,7 @@ source twins it names.
    ``twins_root/<patient>/twin``) with the recorded SHA-256;
 3. the population is drawn again from the recorded configuration and sources: every value of
    ``population.parquet`` must come back;
-4. ``resimulate`` patients per arm (spread over each arm; all with ``resimulate=None``) are
+4. ``patients`` virtual patients per arm (spread over each arm; all with ``patients=None``) are
    simulated again: their endpoints must equal the stored ones exactly;
 5. the analysis and the CONSORT counts are recomputed from the stored tables and must equal
    those in ``trial.json``.
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from twinflow.io.atomic import dumps_json
-from twinflow.trials.artefact import ENTRY, load
+from twinflow.trials.artefact import ENTRY
 from twinflow.twin.artefact import sha256_file
-from twinflow.twin.verify import VerifyReport
+from twinflow.twin.verify import VerifyReport, check_manifest, load_entry
 
 
 @dataclass
@@ -32,18 +32,16 @@ class TrialVerifyReport(VerifyReport):
     """``twin_dir`` is the trial folder; ``resimulated`` counts re-simulated patients."""
 
     resampled: int = 0
+    recomputed: bool = False          # the population, patients and analysis were checked too
 
     def lines(self) -> list[str]:
-        head = (f"{self.twin_dir}: OK: {self.checked_files} file hashes match, population of {self.resampled} "
-                f"re-drawn, {self.resimulated} patient(s) re-simulated identically, analysis re-computed "
-                "identically") if self.ok else f"{self.twin_dir}: FAILED: {len(self.problems)} problem(s)"
-        return [head] + [f"  {p}" for p in self.problems]
-
-
-def _hashes(trial_dir: Path, doc: dict, rep: TrialVerifyReport) -> None:
-    from twinflow.twin.verify import check_manifest
-
-    check_manifest(trial_dir, doc.get("manifest", {}), ENTRY, rep)
+        if not self.ok:
+            return super().lines()
+        head = f"{self.twin_dir}: OK: {self.checked_files} file hashes match"
+        if self.recomputed:
+            head += (f", population of {self.resampled} re-drawn, {self.resimulated} patient(s) re-simulated "
+                     "identically, analysis re-computed identically")
+        return [head]
 
 
 def _sources(trial_dir: Path, doc: dict, twins_root: Path | None, rep: TrialVerifyReport) -> list:
@@ -68,8 +66,10 @@ def _sources(trial_dir: Path, doc: dict, twins_root: Path | None, rep: TrialVeri
     return sources
 
 
-def verify_trial(trial_dir: str | Path, *, resimulate: int | None = 2, twins_root: str | Path | None = None,
-                 hashes_only: bool = False, tm=None) -> TrialVerifyReport:
+def verify_trial(trial_dir: str | Path, *, resimulate: bool = True, patients: int | None = 2,
+                 twins_root: str | Path | None = None, tm=None) -> TrialVerifyReport:
+    """``resimulate=False``: hashes only; ``patients``: virtual patients per arm simulated
+    again (None: all)."""
     from twinflow.trials.analysis import analyse, flow
     from twinflow.trials.sampling import population_table
     from twinflow.trials.simulate import simulate_chunk
@@ -78,21 +78,16 @@ def verify_trial(trial_dir: str | Path, *, resimulate: int | None = 2, twins_roo
 
     trial_dir = Path(trial_dir)
     rep = TrialVerifyReport(str(trial_dir))
-    try:
-        doc = load(trial_dir)
-    except FileNotFoundError:
-        rep.problems.append(f"{ENTRY}: missing")
+    doc = load_entry(trial_dir, ENTRY, rep)
+    if doc is None:
         return rep
-    except ValueError as exc:
-        rep.problems.append(f"{ENTRY}: not valid JSON ({exc})")
-        return rep
-    _hashes(trial_dir, doc, rep)
-    if hashes_only or rep.problems:
+    check_manifest(trial_dir, doc.get("manifest", {}), ENTRY, rep)
+    if not resimulate or rep.problems:
         return rep
     cfg = doc["config"]["resolved"]
     tm = tm or model_of(cfg)
     population = read_parquet(trial_dir / "population.parquet")
-    patients = read_parquet(trial_dir / "patients.parquet")
+    table = read_parquet(trial_dir / "patients.parquet")
     sources = _sources(trial_dir, doc, Path(twins_root) if twins_root else None, rep)
     if rep.problems:
         return rep
@@ -103,11 +98,12 @@ def verify_trial(trial_dir: str | Path, *, resimulate: int | None = 2, twins_roo
         rep.problems.append(f"population.parquet: the population drawn again differs ({diff})")
         return rep
     rep.resampled = len(population)
-    for arm in [a["name"] for a in cfg["arms"]]:
-        stored = patients[patients["arm"] == arm].sort_values("vp_id")
+    arms = [a["name"] for a in cfg["arms"]]
+    for arm in arms:
+        stored = table[table["arm"] == arm].sort_values("vp_id")
         ids = list(stored["vp_id"])
-        if resimulate is not None and len(ids) > resimulate:
-            ids = [ids[i] for i in np.linspace(0, len(ids) - 1, resimulate).round().astype(int)] if resimulate else []
+        if patients is not None and len(ids) > patients:
+            ids = [ids[i] for i in np.linspace(0, len(ids) - 1, patients).round().astype(int)] if patients else []
         if not ids:
             continue
         pop = population[population["vp_id"].isin(ids)].copy()
@@ -119,9 +115,9 @@ def verify_trial(trial_dir: str | Path, *, resimulate: int | None = 2, twins_roo
             rep.problems.append(f"patients.parquet: re-simulation of arm {arm} differs ({diff})")
         else:
             rep.resimulated += len(ids)
-    arms = [a["name"] for a in cfg["arms"]]
-    if dumps_json(flow(population, patients, arms)) != dumps_json(doc["flow"]):
+    if dumps_json(flow(population, table, arms)) != dumps_json(doc["flow"]):
         rep.problems.append("trial.json: the CONSORT counts recomputed from the tables differ")
-    if dumps_json(analyse(patients, cfg, tm.endpoints)) != dumps_json(doc["analysis"]):
+    if dumps_json(analyse(table, cfg, tm.endpoints)) != dumps_json(doc["analysis"]):
         rep.problems.append("trial.json: the analysis recomputed from patients.parquet differs")
+    rep.recomputed = True
     return rep

@@ -83,22 +83,25 @@ def verify(twin_dir: str | Path, *, resimulate: bool = True) -> VerifyReport:
     return rep
 
 
-#: artefact entry file -> the function that verifies such a folder (``twinflow verify`` picks
-#: by the entry file it finds)
-VERIFIERS = {ENTRY: "twinflow.twin.verify:verify",
-             "hospital_twin.json": "twinflow.hospital.artefact:verify",
-             "trial.json": "twinflow.trials.verify:verify_trial"}
+#: artefact entry file -> the function that verifies such a folder and the options it takes
+#: besides ``resimulate`` (``twinflow verify`` picks by the entry file it finds)
+VERIFIERS = {ENTRY: ("twinflow.twin.verify:verify", ()),
+             "hospital_twin.json": ("twinflow.hospital.artefact:verify", ()),
+             "trial.json": ("twinflow.trials.verify:verify_trial", ("patients", "twins_root"))}
 
 
-def verify_folder(folder: str | Path, *, resimulate: bool = True) -> VerifyReport:
-    """Verify any twinflow artefact: a patient twin, a hospital twin, ... by its entry file."""
+def verify_folder(folder: str | Path, *, resimulate: bool = True, **options) -> VerifyReport:
+    """Verify any twinflow artefact (a patient twin, a hospital twin, a trial) by its entry
+    file.  ``options`` are what some kinds take (a trial: ``patients``, ``twins_root``); a
+    kind that takes none ignores them."""
     from importlib import import_module
 
     folder = Path(folder)
-    for entry, target in VERIFIERS.items():
+    for entry, (target, takes) in VERIFIERS.items():
         if (folder / entry).is_file():
             mod, fn = target.split(":")
-            return getattr(import_module(mod), fn)(folder, resimulate=resimulate)
+            return getattr(import_module(mod), fn)(folder, resimulate=resimulate,
+                                                   **{k: v for k, v in options.items() if k in takes})
     rep = VerifyReport(str(folder))
     rep.problems.append(f"no artefact entry file ({', '.join(VERIFIERS)}) in this folder")
     return rep
