@@ -39,7 +39,7 @@ rule trial_simulate:
         unpack(lambda wildcards: TRIALS.sources(wildcards.trial)),
         population=L.trial("{trial}", "population.parquet"),
     output:
-        L.trial("{trial}", "chunks/{arm}/{chunk}.parquet"),
+        L.trial_chunk("{trial}", "{arm}", "{chunk}"),
     log:
         L.log("trial_simulate", "{trial}/{arm}_{chunk}"),
     benchmark:

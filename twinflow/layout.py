@@ -94,6 +94,10 @@ class Layout:
         """A file (or with ``rel=""`` the folder) of the in-silico trial ``name``."""
         return f"{self.root}/trials/{name}/{rel}" if rel else f"{self.root}/trials/{name}"
 
+    def trial_chunk(self, name: str, arm: str, chunk: int | str) -> str:
+        """The patients of one simulation job of a trial (one chunk of one arm)."""
+        return self.trial(name, f"chunks/{arm}/{chunk}.parquet")
+
     def pipeline_info(self, name: str) -> str:
         return f"{self.root}/pipeline_info/{name}"
 

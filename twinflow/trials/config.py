@@ -16,7 +16,7 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping
 
-from twinflow.config import ConfigError, _fill_defaults, problems
+from twinflow.config import _fill_defaults, problems, raise_problems
 from twinflow.io.atomic import dumps_json
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -114,7 +114,5 @@ def check_trials(trials: Mapping[str, Any] | None, registry: Any, source: str = 
         # the configuration that `twinflow verify` reads back from trial.json
         out[str(name)] = json.loads(dumps_json(cfg))
         found += p
-    if found:
-        raise ConfigError("; ".join(found) if len(found) == 1 else
-                          f"{len(found)} problems:\n  " + "\n  ".join(found), path=source)
+    raise_problems(found, source)
     return out

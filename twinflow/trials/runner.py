@@ -13,12 +13,7 @@ from typing import Any, Mapping
 
 from twinflow.layout import Layout
 from twinflow.trials import stages
-from twinflow.trials.sampling import n_chunks
-
-
-def chunk_jobs(cfg: Mapping[str, Any]) -> list[tuple[str, int]]:
-    """(arm, chunk) of every simulation job, in a fixed order."""
-    return [(arm, k) for arm, n in n_chunks(cfg).items() for k in range(n)]
+from twinflow.trials.sampling import chunk_jobs
 
 
 def _init_worker() -> None:
@@ -42,7 +37,7 @@ def run_trial(name: str, cfg: Mapping[str, Any], sources: list, results: str | P
     pop = L.trial(name, "population.parquet")
     stages.sample(cfg, sources, pop, L.trial(name, "sample.json"), tm=tm)
     secs["sample"] = time.perf_counter() - t
-    jobs = [(cfg, pop, sources, arm, k, L.trial(name, f"chunks/{arm}/{k}.parquet"), tm) for arm, k in chunk_jobs(cfg)]
+    jobs = [(cfg, pop, sources, arm, k, L.trial_chunk(name, arm, k), tm) for arm, k in chunk_jobs(cfg)]
     t = time.perf_counter()
     if workers > 1:
         with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:

@@ -45,6 +45,11 @@ def n_chunks(cfg: Mapping[str, Any]) -> dict[str, int]:
     return {arm: max(1, math.ceil(n / size)) for arm, n in arm_targets(cfg).items()}
 
 
+def chunk_jobs(cfg: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(arm, chunk) of every simulation job, in a fixed order."""
+    return [(arm, k) for arm, n in n_chunks(cfg).items() for k in range(n)]
+
+
 def failed_criterion(cov: Mapping[str, Any], criteria: list[Mapping[str, Any]]) -> str:
     """'' when every criterion holds, else a short text of the first that fails."""
     for c in criteria:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from twinflow.layout import Layout
-from twinflow.trials.sampling import n_chunks
+from twinflow.trials.sampling import chunk_jobs
 
 
 @lru_cache(maxsize=None)
@@ -25,39 +25,31 @@ class TrialPlan:
 
     def __init__(self, trials: Mapping[str, Any], cohort: Any, layout: Layout, twins: bool = True):
         self.trials = dict(trials or {})
-        self.cohort = cohort
         self.L = layout
-        self.twins = twins
+        by_model: dict[str, list[str]] = {}
+        for p in cohort.valid_ids:                     # in patient-id order
+            by_model.setdefault(cohort.patients[p]["twin_model"], []).append(p)
+        #: trial -> its source twins' patient ids (the valid patients of its model)
+        self._sources = {n: by_model.get(t["model"], []) for n, t in sorted(self.trials.items())}
+        #: trials that can run: twins are built and the cohort has twins of the trial's model
+        self._names = [n for n, ids in self._sources.items() if twins and ids]
 
     def names(self) -> list[str]:
-        """Trials that can run: twins are built and the cohort has twins of the trial's model."""
-        return [n for n in sorted(self.trials) if self.twins and self.source_ids(n)]
+        return list(self._names)
 
     def skipped(self) -> list[str]:
-        return [n for n in sorted(self.trials) if n not in self.names()]
+        return [n for n in self._sources if n not in self._names]
 
     def config(self, name: str) -> dict[str, Any]:
         return self.trials[name]
 
-    def source_ids(self, name: str) -> list[str]:
-        model = self.trials[name]["model"]
-        return sorted(p for p in self.cohort.valid_ids if self.cohort.patients[p]["twin_model"] == model)
-
-    def twin_jsons(self, name: str) -> list[str]:
-        return [self.L.twin_json(p) for p in self.source_ids(name)]
-
-    def sheet_jsons(self, name: str) -> list[str]:
-        return [self.L.sheet(p) for p in self.source_ids(name)]
-
     def sources(self, name: str) -> dict[str, list[str]]:
         """The inputs every job of a trial reads: its source twins and their sheets."""
-        return {"twins": self.twin_jsons(name), "sheets": self.sheet_jsons(name)}
-
-    def chunks(self, name: str) -> list[tuple[str, int]]:
-        return [(arm, k) for arm, n in n_chunks(self.trials[name]).items() for k in range(n)]
+        ids = self._sources[name]
+        return {"twins": [self.L.twin_json(p) for p in ids], "sheets": [self.L.sheet(p) for p in ids]}
 
     def chunk_files(self, name: str) -> list[str]:
-        return [self.L.trial(name, f"chunks/{arm}/{k}.parquet") for arm, k in self.chunks(name)]
+        return [self.L.trial_chunk(name, arm, k) for arm, k in chunk_jobs(self.trials[name])]
 
     def code(self, name: str) -> str:
         return _digest(self.trials[name]["model"])
