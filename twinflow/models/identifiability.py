@@ -33,6 +33,7 @@ class Identifiability:
     rel_sd: np.ndarray               # posterior SD of the log parameter (~ relative SD)
     corr: np.ndarray
     reasons: dict[str, list[str]]    # candidate -> why it is not identifiable ([] when it is)
+    rule: str                        # the rule, in words (recorded in the twin)
 
     def identifiable(self) -> dict[str, bool]:
         return {c: not r for c, r in self.reasons.items()}
@@ -54,4 +55,6 @@ def laplace(J: np.ndarray, candidates, *, prior_log_sd: float, rel_sd_limit: flo
             if j != i and abs(corr[i, j]) > corr_limit:
                 r.append(f"|corr| with {c2} = {abs(corr[i, j]):.3f} > {corr_limit}")
         reasons[c] = r
-    return Identifiability(sv, rel, corr, reasons)
+    rule = (f"not identifiable if posterior relative SD > {rel_sd_limit} (vague prior, log SD "
+            f"{prior_log_sd}) or |corr| > {corr_limit} with another candidate")
+    return Identifiability(sv, rel, corr, reasons, rule)

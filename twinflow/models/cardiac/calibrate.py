@@ -38,7 +38,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from twinflow.errors import InputError
-from twinflow.models.identifiability import forward_jacobian
+from twinflow.models.identifiability import forward_jacobian, laplace
 
 from .circulation import DEFAULT_PARAMS, Circulation, CirculationParams
 
@@ -116,8 +116,6 @@ def identifiability(solver: Circulation, p: CirculationParams, keys: tuple[str, 
     def fun(z):
         return _outputs(solver, p.with_(**dict(zip(candidates, np.exp(z)))), keys) / sd
 
-    from twinflow.models.identifiability import laplace
-
     f0 = fun(z0)
     J = _jacobian(fun, z0, f0)
     ident = laplace(J, candidates, prior_log_sd=PRIOR_LOG_SD, rel_sd_limit=REL_SD_LIMIT, corr_limit=CORR_LIMIT)
@@ -130,10 +128,9 @@ def identifiability(solver: Circulation, p: CirculationParams, keys: tuple[str, 
         "prior_log_sd": PRIOR_LOG_SD,
         "posterior_rel_sd": dict(zip(candidates, rel.tolist())),
         "correlation": corr.tolist(),
-        "identifiable": {c: not flags[c] for c in candidates},
+        "identifiable": ident.identifiable(),
         "reasons": flags,
-        "rule": f"not identifiable if posterior relative SD > {REL_SD_LIMIT} (vague prior, log SD "
-                f"{PRIOR_LOG_SD}) or |corr| > {CORR_LIMIT} with another candidate",
+        "rule": ident.rule,
     }
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from twinflow.models.cardiac.circulation import Circulation
-from twinflow.models.identifiability import forward_jacobian
+from twinflow.models.identifiability import forward_jacobian, laplace
 
 from .uteroplacental import (MaternalCycle, UterineParams, align_to_foot, maternal_cycle, pulsatility_index,
                              radius_cm, remodelling_fraction, uterine_params, velocity_envelope)
@@ -195,13 +195,9 @@ def identifiability(model: _Model, d: dict[str, float], env: np.ndarray) -> dict
     def fun(z):
         return sub.residuals(z, env)
 
-    from twinflow.models.identifiability import laplace
-
     J = _jacobian(fun, z0, fun(z0))
     ident = laplace(J, cand, prior_log_sd=PRIOR_LOG_SD, rel_sd_limit=REL_SD_LIMIT, corr_limit=CORR_LIMIT)
     sv, rel, corr, reasons = ident.singular_values, ident.rel_sd, ident.corr, ident.reasons
     return {"candidates": list(cand), "singular_values": sv.tolist(),
             "posterior_rel_sd": dict(zip(cand, rel.tolist())), "correlation": np.round(corr, 6).tolist(),
-            "identifiable": {c: not reasons[c] for c in cand}, "reasons": reasons,
-            "rule": f"not identifiable if posterior relative SD > {REL_SD_LIMIT} (vague prior, log SD "
-                    f"{PRIOR_LOG_SD}) or |corr| > {CORR_LIMIT} with another candidate"}
+            "identifiable": ident.identifiable(), "reasons": reasons, "rule": ident.rule}
