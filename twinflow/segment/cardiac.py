@@ -223,14 +223,15 @@ def _centroid(mask: np.ndarray) -> tuple[float, float]:
     return float(idx[:, 0].mean()), float(idx[:, 1].mean())
 
 
-def _ray_profile(mask: np.ndarray, img: np.ndarray, centre: tuple[float, float], angle: float,
+def _ray_profile(mask01: np.ndarray, img: np.ndarray, centre: tuple[float, float], angle: float,
                  rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``mask`` (nearest) and ``img`` (linear) sampled along the ray from ``centre`` (row, col)
-    at ``angle``, at radii ``rs`` (pixels), up to where the ray leaves the image."""
+    """``mask01`` (a mask as float32 0/1, nearest) and ``img`` (linear) sampled along the ray
+    from ``centre`` (row, col) at ``angle``, at radii ``rs`` (pixels), up to where the ray leaves
+    the image.  The caller converts the mask once for all its rays."""
     rr, cc = centre[0] + rs * math.sin(angle), centre[1] + rs * math.cos(angle)
     ok = (rr >= 0) & (rr <= img.shape[0] - 1) & (cc >= 0) & (cc <= img.shape[1] - 1)
     coords = [rr[ok], cc[ok]]
-    return ndi.map_coordinates(mask.astype(np.float32), coords, order=0), ndi.map_coordinates(img, coords, order=1)
+    return ndi.map_coordinates(mask01, coords, order=0), ndi.map_coordinates(img, coords, order=1)
 
 
 def _cyclic_median(values: np.ndarray, k: int) -> np.ndarray:
@@ -457,8 +458,9 @@ def _local_half_max(sm: np.ndarray, core: np.ndarray, blood_level: float, mid_le
     rs = np.arange(0, reach, step)
     angles = np.arange(_BORDER_RAYS) * 2 * np.pi / _BORDER_RAYS
     radius = np.zeros(_BORDER_RAYS)
+    core01 = core.astype(np.float32)
     for i, a in enumerate(angles):
-        inside, prof = _ray_profile(core, sm, (cr, cc), a, rs)
+        inside, prof = _ray_profile(core01, sm, (cr, cc), a, rs)
         out = np.nonzero(inside < 0.5)[0]
         if len(out) == 0 or out[0] == 0:
             continue
@@ -652,8 +654,9 @@ def _myocardium(img: np.ndarray, pool: np.ndarray, spacing: tuple[float, float, 
     angles = np.arange(_N_RAYS) * 2 * np.pi / _N_RAYS
     endo_r = np.zeros(_N_RAYS)
     thick = np.full(_N_RAYS, np.nan)
+    pool01 = pool.astype(np.float32)
     for i, a in enumerate(angles):
-        inside, prof = _ray_profile(pool, sm, (cr, cc), a, rs)
+        inside, prof = _ray_profile(pool01, sm, (cr, cc), a, rs)
         outside = np.nonzero(inside < 0.5)[0]
         if len(outside) == 0:
             continue
