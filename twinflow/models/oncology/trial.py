@@ -52,12 +52,13 @@ import numpy as np
 
 from twinflow.errors import InputError
 from twinflow.models.base import SourceTwin, TrialModel
+from twinflow.models.oncology.forecast import ARMS, tumour_volume_ml
 
 PARAMS = ("d_w_mm2_day", "k_per_day", "alpha_per_gy", "kappa_l_per_mg_h")
 DEFAULT_RANGES = {"d_w_mm2_day": [0.01, 0.5], "k_per_day": [0.005, 0.1], "alpha_per_gy": [0.02, 0.06],
                   "kappa_l_per_mg_h": [0.001 * math.exp(-1.96), 0.001 * math.exp(1.96)]}
 RESECTION_FRACTION = {"biopsy": 0.0, "partial": 0.5, "complete": 1.0}
-SCHEDULES = ("stupp_60gy_30fx_tmz", "rt_60gy_30fx", "hypo_40gy_15fx", "no_treatment")
+SCHEDULES = ARMS                   # the twin's treatment arms (forecast.arm_treatments)
 SIX_MONTHS_DAYS = 182
 START_DATE = "2000-01-03"          # a Monday: the schedule's weekdays; no calendar date reaches the outputs
 
@@ -200,6 +201,7 @@ class OncologyTrial(TrialModel):
     # ------------------------------------------------------------------ population
     def population(self, sources: list[SourceTwin], options: Mapping[str, Any], n: int, rng: Any) -> list[dict]:
         from twinflow.models.oncology.density import T1_THRESHOLD, T2_THRESHOLD
+        from twinflow.physiology.body import bsa_mosteller
 
         if not sources:
             raise InputError("an oncology trial needs at least one calibrated oncology twin in the cohort", path="config")
@@ -208,38 +210,47 @@ class OncologyTrial(TrialModel):
         prob = np.array([res[k] for k in kinds], float)
         prob /= prob.sum()
         prior = {p: _lognormal_from_range(*options["ranges"][p]) for p in PARAMS}
-        base = {}
+        between_sd = options["between_patient_log_sd"]
+        # per source twin, once: what every virtual patient drawn from it shares
+        fixed, volumes = {}, {}
         for s in sources:
             maps, spacing = _maps(str(s.twin_dir), "full")
-            vml = float(np.prod(spacing)) / 1000.0
-            base[s.patient_id] = (maps["initial_density"], vml)
+            for kind in kinds:                          # baseline volumes after each resection
+                u = resect(maps["initial_density"], RESECTION_FRACTION[kind])
+                volumes[s.patient_id, kind] = (tumour_volume_ml(u, spacing, T1_THRESHOLD),
+                                               tumour_volume_ml(u, spacing, T2_THRESHOLD))
+            prm = s.doc["parameters"]
+            posterior = {}
+            for p in PARAMS:                            # the parameters the twin identifies
+                e = prm.get(p) or {}
+                if e.get("estimated") and e.get("identifiable") and e.get("sd"):
+                    posterior[p] = (e["value"], math.sqrt((e["sd"] / e["value"]) ** 2 + between_sd ** 2))
+            bsa = None
+            if s.row.get("height_cm") and s.row.get("weight_kg"):
+                bsa = bsa_mosteller(float(s.row["height_cm"]), float(s.row["weight_kg"]))
+            fixed[s.patient_id] = (posterior, {
+                "bsa_m2": bsa or 1.8,
+                "gm_ratio": float((prm.get("gm_ratio") or {}).get("value", 0.1)),
+                "ab_ratio_gy": float((prm.get("ab_ratio_gy") or {}).get("value", 10.0))})
         out = []
         for _ in range(n):
             s = sources[int(rng.integers(len(sources)))]
             kind = kinds[int(rng.choice(len(kinds), p=prob))]
-            u0, vml = base[s.patient_id]
-            u = resect(u0, RESECTION_FRACTION[kind])
+            posterior, shared = fixed[s.patient_id]
             par = {}
             for p in PARAMS:
-                e = s.doc["parameters"].get(p) or {}
-                if e.get("estimated") and e.get("identifiable") and e.get("sd"):
-                    lsd = math.sqrt((e["sd"] / e["value"]) ** 2 + options["between_patient_log_sd"] ** 2)
-                    par[p] = float(e["value"] * math.exp(rng.normal(0.0, lsd)))
+                if p in posterior:
+                    value, lsd = posterior[p]
+                    par[p] = float(value * math.exp(rng.normal(0.0, lsd)))
                 else:
                     mu, sd = prior[p]
                     par[p] = float(math.exp(rng.normal(mu, sd)))
+            enh_ml, t2_ml = volumes[s.patient_id, kind]
             cov = {"source": s.patient_id, "age_years": s.row.get("age_years"), "sex": s.row.get("sex"),
-                   "resection": kind, "enhancing_ml": float(np.count_nonzero(u >= T1_THRESHOLD)) * vml,
-                   "t2_ml": float(np.count_nonzero(u >= T2_THRESHOLD)) * vml, **par}
-            bsa = None
-            if s.row.get("height_cm") and s.row.get("weight_kg"):
-                from twinflow.physiology.body import bsa_mosteller
-
-                bsa = bsa_mosteller(float(s.row["height_cm"]), float(s.row["weight_kg"]))
+                   "resection": kind, "enhancing_ml": enh_ml, "t2_ml": t2_ml, **par}
             out.append({"source": s.patient_id, "covariates": cov,
-                        "params": {**par, "resection_fraction": RESECTION_FRACTION[kind], "bsa_m2": bsa or 1.8,
-                                   "gm_ratio": float((s.doc["parameters"].get("gm_ratio") or {}).get("value", 0.1)),
-                                   "ab_ratio_gy": float((s.doc["parameters"].get("ab_ratio_gy") or {}).get("value", 10.0))}})
+                        "params": {**par, "resection_fraction": RESECTION_FRACTION[kind], "bsa_m2": shared["bsa_m2"],
+                                   "gm_ratio": shared["gm_ratio"], "ab_ratio_gy": shared["ab_ratio_gy"]}})
         return out
 
     # ------------------------------------------------------------------ simulation
@@ -257,9 +268,8 @@ class OncologyTrial(TrialModel):
         u = resect(full["initial_density"], float(par["resection_fraction"]))
         if grid == "coarse":
             u = coarsen({"initial_density": u, "p_wm": full["p_wm"], "p_gm": full["p_gm"]}, spacing_full)[0]["initial_density"]
-        maps, spacing = _maps(str(src.twin_dir), grid)
+        spacing = _maps(str(src.twin_dir), grid)[1]
         rd = _solver(str(src.twin_dir), grid)
-        vml = float(np.prod(spacing)) / 1000.0
         gp = GrowthParams(d_w_mm2_day=par["d_w_mm2_day"], k_per_day=par["k_per_day"], alpha_per_gy=par["alpha_per_gy"],
                           kappa_l_per_mg_h=par["kappa_l_per_mg_h"], gm_ratio=par["gm_ratio"], ab_ratio_gy=par["ab_ratio_gy"])
         reg = arm["regimen"]
@@ -268,8 +278,8 @@ class OncologyTrial(TrialModel):
         sched = schedule_from_treatments(rows, START_DATE, bsa_m2=float(par["bsa_m2"]))
         horizon, step = int(options["horizon_days"]), int(options["assessment_interval_days"])
         death_ml, dt = float(options["death_volume_ml"]), float(options["dt_day"])
-        enh = {0: float(np.count_nonzero(u >= T1_THRESHOLD)) * vml}
-        t2 = {0: float(np.count_nonzero(u >= T2_THRESHOLD)) * vml}
+        enh = {0: tumour_volume_ml(u, spacing, T1_THRESHOLD)}
+        t2 = {0: tumour_volume_ml(u, spacing, T2_THRESHOLD)}
         death = None
         t0 = 0
         while t0 < horizon and death is None:
@@ -278,7 +288,7 @@ class OncologyTrial(TrialModel):
 
             def summary(a: np.ndarray, _last=last) -> tuple[float, float]:
                 _last[:] = [a]
-                return float(np.count_nonzero(a >= T1_THRESHOLD)) * vml, float(np.count_nonzero(a >= T2_THRESHOLD)) * vml
+                return tumour_volume_ml(a, spacing, T1_THRESHOLD), tumour_volume_ml(a, spacing, T2_THRESHOLD)
 
             out = rd.simulate(u, gp, float(seg), dt, schedule=sched.shifted(float(t0)),
                               save_days=list(range(1, seg + 1)), transform=summary)
@@ -301,8 +311,8 @@ class OncologyTrial(TrialModel):
                 break
             nadir = min(nadir, v)
         pfs_t = min(x for x in (prog, death, horizon) if x is not None)
-        six = min(SIX_MONTHS_DAYS, max(enh))
+        six = min(SIX_MONTHS_DAYS, max(enh))            # enh and t2 hold every day from 0 on
         return {"pfs": {"time": float(pfs_t), "event": prog is not None or (death is not None and death <= pfs_t)},
                 "os": {"time": float(death if death is not None else horizon), "event": death is not None},
-                "enhancing_ml_6m": enh.get(six, enh[max(enh)]) if death is None or death > SIX_MONTHS_DAYS else death_ml,
-                "t2_ml_6m": t2.get(six, t2[max(t2)])}
+                "enhancing_ml_6m": enh[six] if death is None or death > SIX_MONTHS_DAYS else death_ml,
+                "t2_ml_6m": t2[six]}
