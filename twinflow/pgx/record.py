@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
@@ -56,6 +56,11 @@ def load_variant_table(table: pd.DataFrame | str | Path | None) -> pd.DataFrame 
 
 def _gene(calls: list[dict[str, Any]], gene: str) -> dict[str, Any] | None:
     return next((c for c in calls if c["gene"] == gene), None)
+
+
+def gene_call(record: Mapping[str, Any] | None, gene: str) -> dict[str, Any] | None:
+    """The germline call of ``gene`` in a patient record (:func:`build_record`), or None."""
+    return _gene(((record or {}).get("pgx") or {}).get("genes", []), gene)
 
 
 def _known(call: dict[str, Any] | None) -> str | None:

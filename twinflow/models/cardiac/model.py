@@ -178,10 +178,11 @@ class CardiacTwin(TwinModel):
     # ------------------------------------------------------------------ simulate
     def _phenotype(self, ctx: PatientContext) -> tuple[str | None, str]:
         if ctx.pgx_record.is_file():
-            rec = json.loads(ctx.pgx_record.read_text())
-            for g in (rec.get("pgx") or {}).get("genes", []):
-                if g.get("gene") == "CYP2D6":
-                    return g.get("phenotype"), "CYP2D6 phenotype from the germline VCF (copy number and hybrid alleles are not visible in a VCF)"
+            from twinflow.pgx.record import gene_call
+
+            call = gene_call(json.loads(ctx.pgx_record.read_text()), "CYP2D6")
+            if call is not None:
+                return call.get("phenotype"), "CYP2D6 phenotype from the germline VCF (copy number and hybrid alleles are not visible in a VCF)"
         return None, "no CYP2D6 call: population (normal metaboliser) metoprolol clearance"
 
     def simulate(self, ctx: PatientContext, estimate_dir: Path, out_dir: Path) -> None:

@@ -130,17 +130,15 @@ class CardiacTrial(TrialModel):
             corr = np.asarray(c, float)[np.ix_(idx, idx)]
         return params, names, np.outer(sd, sd) * corr
 
-    @staticmethod
-    def _twin_phenotype(doc: dict) -> str | None:
-        for g in ((doc.get("pgx") or {}).get("pgx") or {}).get("genes", []):
-            if g.get("gene") == "CYP2D6":
-                return g.get("phenotype")
-        return None
-
     def population(self, sources: list[SourceTwin], options: Mapping[str, Any], n: int, rng: Any) -> list[dict]:
         if not sources:
             raise InputError("a cardiac trial needs at least one calibrated cardiac twin in the cohort", path="config")
+        from twinflow.pgx.record import gene_call
+
         post = [self._posterior(s.doc) for s in sources]
+        # per source twin: its CYP2D6 phenotype (as called from its VCF) and its LV function
+        twin_pheno = [(gene_call(s.doc.get("pgx"), "CYP2D6") or {}).get("phenotype") for s in sources]
+        function = [s.doc["model_results"].get("cardiac_function") or {} for s in sources]
         freq = options["phenotype_frequencies"]
         names = [p for p in PHENOTYPES if freq.get(p, 0) > 0]
         prob = np.array([freq[p] for p in names], float)
@@ -161,9 +159,8 @@ class CardiacTrial(TrialModel):
                     p[name] *= math.exp(float(rng.normal(0.0, lsd)))
             hr = float(params["hr_bpm"] + rng.normal(0.0, options["hr_sd_bpm"]))
             p["hr_bpm"] = min(max(hr, lo), hi)
-            pheno = (self._twin_phenotype(s.doc) if options["phenotype"] == "twin"
-                     else names[int(rng.choice(len(names), p=prob))])
-            cf = s.doc["model_results"].get("cardiac_function") or {}
+            pheno = twin_pheno[i] if options["phenotype"] == "twin" else names[int(rng.choice(len(names), p=prob))]
+            cf = function[i]
             cov_ = {"source": s.patient_id, "age_years": s.row.get("age_years"), "sex": s.row.get("sex"),
                     "cyp2d6_phenotype": pheno or "Indeterminate", "hr_baseline_bpm": p["hr_bpm"],
                     "ef_percent": cf.get("ef_percent"), "edv_ml": cf.get("edv_ml")}
