@@ -37,11 +37,7 @@ OUT = REPO / "benchmarks" / "out"
 from twinflow.models import registry  # noqa: E402
 from twinflow.trials.config import check_trials  # noqa: E402
 from twinflow.trials.runner import run_trial  # noqa: E402
-from twinflow.trials.stages import load_sources  # noqa: E402
-
-
-def trial_model(cfg):
-    return registry.get(cfg["model"]).trial()
+from twinflow.trials.stages import load_sources, model_of  # noqa: E402
 
 
 def sources_of(model: str, twins: Path):
@@ -73,7 +69,7 @@ def replay(args) -> None:
     if args.n:
         spec[name]["n_per_arm"] = args.n
     cfg = check_trials(spec, registry)[name]
-    tm = trial_model(cfg)
+    tm = model_of(cfg)
     src = sources_of(cfg["model"], Path(args.twins)) if cfg["model"] != "pregnancy" else []
     t = time.perf_counter()
     out = run_trial(name, cfg, src, OUT, workers=args.workers, tm=tm)
@@ -202,7 +198,7 @@ def scale(args) -> None:
     cfg = check_trials({name: spec}, registry)[name]
     src = sources_of(cfg["model"], Path(args.twins))
     t = time.perf_counter()
-    out = run_trial(name, cfg, src, OUT, workers=args.workers, tm=trial_model(cfg), report=True)
+    out = run_trial(name, cfg, src, OUT, workers=args.workers, tm=model_of(cfg), report=True)
     wall = time.perf_counter() - t
     s = out["seconds"]
     n = 2 * args.n
@@ -223,7 +219,7 @@ def reduced(args) -> None:
             "endpoints": ["os", "pfs", "enhancing_ml_6m"], "n_per_arm": args.n, "seed": 7,
             "population": {"resection": {"biopsy": 0.165, "partial": 0.445, "complete": 0.39}}}
     cfg = check_trials({"r": spec}, registry)["r"]
-    tm = trial_model(cfg)
+    tm = model_of(cfg)
     src = sources_of("oncology", Path(args.twins))
     srcs = {s.patient_id: s for s in src}
     pop = population_table(tm, src, cfg)
@@ -250,12 +246,10 @@ def reduced(args) -> None:
         rel = d / df[f"{ep}_full"]
         print(f"| {ep}: per patient, median abs difference (days) | | | {np.median(np.abs(d)):.0f} "
               f"(90th pct {np.percentile(np.abs(d), 90):.0f}; median rel {100 * np.median(np.abs(rel)):.1f} %) |")
-        for grid in ("full", "coarse"):
-            pass
         med = {}
         hr = {}
+        g1, g0 = df[df["arm"] == "rt_tmz"], df[df["arm"] == "rt"]
         for grid in ("full", "coarse"):
-            g1, g0 = df[df["arm"] == "rt_tmz"], df[df["arm"] == "rt"]
             hr[grid] = cox_hr(g1[f"{ep}_{grid}"], g1[f"{ep}_event_{grid}"], g0[f"{ep}_{grid}"], g0[f"{ep}_event_{grid}"])
             med[grid] = [km_median(g[f"{ep}_{grid}"] / 30.4375, g[f"{ep}_event_{grid}"])[0] for g in (g0, g1)]
         print(f"| {ep}: median months RT / RT+TMZ | {fmt(med['full'][0])} / {fmt(med['full'][1])} | "
