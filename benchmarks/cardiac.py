@@ -218,24 +218,23 @@ def frames(data: Path) -> None:
         contoured = sorted({t for _, t in endo})
         print(f"| {name} | {n} | {rr} | {first:.0f} / {last:.0f} | {n * (last - first) / (n - 1):.0f} | "
               f"{', '.join(map(str, contoured))} | {ed} / {es} |")
-        rows.append((name, n, ed, es, cs.volume_curve_ml(seg.blood, seg.spacing_mm),
+        rows.append((name, n, ed, es, seg.ed_frame, seg.es_frame, cs.volume_curve_ml(seg.blood, seg.spacing_mm),
                      expert_volume_around(s["image"], endo, ed), expert_volume_around(s["image"], endo, es)))
     print("\nThe frame each rule picks (expert ED / ES in the first column):\n")
     print("| patient | expert ED / ES | R-wave (first frame) | last frame | largest / smallest automatic volume "
           "| expert contours carried to ±3 frames: largest / smallest | volume at expert ED / largest, "
           "ES / smallest: automatic; carried |")
     print("|---|---|---:|---:|---|---|---|")
-    for name, n, ed, es, curve, around_ed, around_es in rows:
-        a_ed, a_es = int(np.argmax(curve)), int(np.argmin(np.where(curve > 0, curve, np.inf)))
+    for name, n, ed, es, a_ed, a_es, curve, around_ed, around_es in rows:
         c_ed, c_es = max(around_ed, key=around_ed.get), min(around_es, key=around_es.get)
         print(f"| {name} | {ed} / {es} | 0 | {n - 1} | {a_ed} / {a_es} | {c_ed} / {c_es} | "
               f"{curve[ed] / curve[a_ed]:.3f}, {curve[es] / curve[a_es]:.3f}; "
               f"{1 / around_ed[c_ed]:.3f}, {1 / around_es[c_es]:.3f} |")
     print("\nAutomatic whole-ventricle volume curves (ml, frames 0..n-1):\n")
-    for name, n, ed, es, curve, _, _ in rows:
+    for name, n, ed, es, _, _, curve, _, _ in rows:
         print(f"- {name}: " + " ".join(f"{v:.0f}" for v in curve))
     print("\nExpert contours carried to the neighbouring frames (volume relative to the expert frame):\n")
-    for name, n, ed, es, _, around_ed, around_es in rows:
+    for name, n, ed, es, _, _, _, around_ed, around_es in rows:
         for label, around in (("ED", around_ed), ("ES", around_es)):
             print(f"- {name} {label}: " + ", ".join(f"{t}: {v:.3f}" for t, v in around.items()))
 

@@ -817,11 +817,10 @@ def score_against_contours(
         "auto_esv_ml": auto["esv_ml"],
         "auto_ef_percent": auto["ef_percent"],
         "auto_at_expert_frames_ef_percent": auto_x["ef_percent"],
-        # the expert frames on the automatic whole-ventricle volume curve, relative to its
-        # extremes (1.0 = the expert chose the frame the automatic rule chose)
-        "auto_volume_expert_ed_over_max": float(curve[ed] / curve.max()) if curve.max() > 0 else None,
-        "auto_volume_expert_es_over_min": (float(curve[es] / curve[curve > 0].min())
-                                           if (curve > 0).any() else None),
+        # the expert frames on the automatic whole-ventricle volume curve, relative to the
+        # automatic ED / ES (its extremes; 1.0 = the expert chose the frame the rule chose)
+        "auto_volume_expert_ed_over_max": float(curve[ed] / curve[seg.ed_frame]) if curve[seg.ed_frame] > 0 else None,
+        "auto_volume_expert_es_over_min": float(curve[es] / curve[seg.es_frame]) if curve[seg.es_frame] > 0 else None,
     }
     if epi:
         d_epi, d_myo, e_myo_ml, a_myo_ml = [], [], 0.0, 0.0
