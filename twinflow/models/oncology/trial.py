@@ -68,6 +68,9 @@ def _maps(twin_dir: str, grid: str) -> tuple[dict[str, np.ndarray], tuple[float,
     """The source twin's maps (initial density, p_wm, p_gm, tissue) and spacing, on the grid."""
     import nibabel as nib
 
+    if grid == "coarse":
+        return coarsen(*_maps(twin_dir, "full"))
+
     d = Path(twin_dir) / "maps"
     out = {}
     spacing = None
@@ -78,23 +81,22 @@ def _maps(twin_dir: str, grid: str) -> tuple[dict[str, np.ndarray], tuple[float,
         img = nib.load(str(f))
         out[k] = np.asarray(img.dataobj, dtype=np.float32)
         spacing = tuple(float(z) for z in img.header.get_zooms()[:3])
-    if grid == "coarse":
-        out, spacing = coarsen(out, spacing)
-    out["tissue"] = out["tissue"] > 0.5 if grid != "coarse" else out["tissue"]
+    out["tissue"] = out["tissue"] > 0.5
     return out, spacing
 
 
 def coarsen(maps: dict[str, np.ndarray], spacing) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
     """Average 2x2x2 blocks (the grid padded to even sizes); tissue where p_wm + p_gm >= 0.5."""
-    out = {}
-    for k in ("initial_density", "p_wm", "p_gm"):
-        a = maps[k]
-        pad = [(0, s % 2) for s in a.shape]
-        a = np.pad(a, pad)
-        n = [s // 2 for s in a.shape]
-        out[k] = a.reshape(n[0], 2, n[1], 2, n[2], 2).mean(axis=(1, 3, 5)).astype(np.float32)
+    out = {k: block_mean(maps[k]) for k in ("initial_density", "p_wm", "p_gm")}
     out["tissue"] = (out["p_wm"] + out["p_gm"]) >= 0.5
     return out, tuple(2.0 * s for s in spacing)
+
+
+def block_mean(a: np.ndarray) -> np.ndarray:
+    """Mean over 2x2x2 blocks (the grid padded with zeros to even sizes), float32."""
+    a = np.pad(a, [(0, s % 2) for s in a.shape])
+    n = [s // 2 for s in a.shape]
+    return a.reshape(n[0], 2, n[1], 2, n[2], 2).mean(axis=(1, 3, 5)).astype(np.float32)
 
 
 @lru_cache(maxsize=8)
@@ -264,10 +266,10 @@ class OncologyTrial(TrialModel):
         src = sources[patient["source"]]
         par = patient["params"]
         grid = options["grid"]
-        full, spacing_full = _maps(str(src.twin_dir), "full")
+        full = _maps(str(src.twin_dir), "full")[0]
         u = resect(full["initial_density"], float(par["resection_fraction"]))
         if grid == "coarse":
-            u = coarsen({"initial_density": u, "p_wm": full["p_wm"], "p_gm": full["p_gm"]}, spacing_full)[0]["initial_density"]
+            u = block_mean(u)
         spacing = _maps(str(src.twin_dir), grid)[1]
         rd = _solver(str(src.twin_dir), grid)
         gp = GrowthParams(d_w_mm2_day=par["d_w_mm2_day"], k_per_day=par["k_per_day"], alpha_per_gy=par["alpha_per_gy"],
