@@ -81,14 +81,20 @@ def marker_mean(g: np.ndarray) -> np.ndarray:
     return np.where(g < -LIKELIHOOD_B0 / LIKELIHOOD_B1, LIKELIHOOD_B0 + LIKELIHOOD_B1 * g, 0.0)
 
 
-def simulate(n: int, seed: int = 0) -> Population:
-    rng = np.random.default_rng(seed)
-    mu = np.array([prior_mean(m) for m in draw_maternal(n, rng)])
+def draw(n: int, rng: np.random.Generator) -> tuple[list[Maternal], Population]:
+    """``n`` women (maternal factors) and their pregnancies drawn with ``rng`` from the model's
+    own distributions."""
+    women = draw_maternal(n, rng)
+    mu = np.array([prior_mean(m) for m in women])
     g = rng.normal(mu, PRIOR_SD_WEEKS)
     delivery = np.minimum(rng.normal(MIX["other_delivery_mean_weeks"], MIX["other_delivery_sd_weeks"], n),
                           MIX["other_delivery_max_weeks"])
     x = marker_mean(g) + rng.multivariate_normal(np.zeros(3), COVARIANCE, size=n)
-    return Population(mu=mu, g=g, delivery=delivery, log10_moms=x)
+    return women, Population(mu=mu, g=g, delivery=delivery, log10_moms=x)
+
+
+def simulate(n: int, seed: int = 0) -> Population:
+    return draw(n, np.random.default_rng(seed))[1]
 
 
 def performance(pop: Population, screen_positive_rate: float = 0.10, markers=(True, True, True)) -> dict:

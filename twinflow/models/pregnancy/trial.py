@@ -32,8 +32,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from twinflow.models.base import SourceTwin, TrialModel
+from twinflow.models.pregnancy.forecast import ASPRE_OR as _ASPRE, _with_or
 
-ASPRE_OR = 0.38
+ASPRE_OR = _ASPRE[0]            # the point estimate (the arm's default odds ratio)
 
 
 class PregnancyTrial(TrialModel):
@@ -81,15 +82,11 @@ class PregnancyTrial(TrialModel):
         ]
 
     def population(self, sources: list[SourceTwin], options: Mapping[str, Any], n: int, rng: Any) -> list[dict]:
-        from twinflow.models.pregnancy.population import MIX, draw_maternal, marker_mean
-        from twinflow.models.pregnancy.screening import COVARIANCE, MARKERS, PRIOR_SD_WEEKS, prior_mean, risks_many
+        from twinflow.models.pregnancy.population import draw
+        from twinflow.models.pregnancy.screening import MARKERS, risks_many
 
-        women = draw_maternal(n, rng)
-        mu = np.array([prior_mean(m) for m in women])
-        g = rng.normal(mu, PRIOR_SD_WEEKS)
-        other = np.minimum(rng.normal(MIX["other_delivery_mean_weeks"], MIX["other_delivery_sd_weeks"], n),
-                           MIX["other_delivery_max_weeks"])
-        x = marker_mean(g) + rng.multivariate_normal(np.zeros(3), COVARIANCE, size=n)
+        women, pop = draw(n, rng)
+        mu, g, other, x = pop.mu, pop.g, pop.delivery, pop.log10_moms
         u = rng.random(n)
         seen = np.array([m in options["markers"] for m in MARKERS])
         xm = np.where(seen[None, :], x, np.nan)
@@ -114,8 +111,7 @@ class PregnancyTrial(TrialModel):
         reg = arm.get("regimen") or {}
         if preterm and reg.get("aspirin"):
             r = min(max(p["risk_pe_lt37"], 1e-12), 1 - 1e-12)
-            odds = reg.get("odds_ratio", ASPRE_OR) * r / (1.0 - r)
-            if p["u_aspirin"] >= (odds / (1.0 + odds)) / r:
+            if p["u_aspirin"] >= _with_or(r, reg.get("odds_ratio", ASPRE_OR)) / r:
                 preterm = False
                 pe = False
         return {"preterm_pe": preterm, "early_pe": preterm and g < 34.0, "term_pe": pe and not preterm and g >= 37.0,
