@@ -4,7 +4,6 @@ beside the simulated ones."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -170,9 +169,10 @@ def _fmt_ci(r: dict[str, Any]) -> str:
 def trial_report(out: str | Path, trial_dir: str | Path) -> None:
     """``report.html`` of a trial artefact: one offline file (figures embedded)."""
     from twinflow.report.html import CSS, esc, img_tag, kv_table, table
+    from twinflow.trials.artefact import load
 
     trial_dir = Path(trial_dir)
-    doc = json.loads((trial_dir / "trial.json").read_text(encoding="utf-8"))
+    doc = load(trial_dir)                # the artefact as stored
     an, fl = doc["analysis"], doc["flow"]
     p = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>twinflow trial: {esc(doc['name'])}</title>"
          f"<style>{CSS}</style></head><body>",
